@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -20,11 +21,8 @@ def org_member_required(view):
             return redirect("accounts:verify_email_sent")
         if not request.membership:
             return redirect("accounts:organization_create")
-        if (
-            request.membership.organization.require_2fa
-            and not request.user.has_totp
-            and not request.session.get("2fa_email_verified")
-        ):
+        if request.membership.organization.require_2fa and not request.user.has_totp:
+            messages.warning(request, f"{request.membership.organization.name} requires two-factor authentication.")
             return redirect("accounts:totp_enrol")
         return view(request, *args, **kwargs)
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.models import AuditLog, Organization, User
+from django.db import transaction
+from django.utils.text import slugify
+
+from accounts.models import AuditLog, Membership, Organization, PartnerProfile, Plan, RoleName, User
+from portal.lib.ids import random_base62
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,33 @@ def audit_record(
 
 
 # ==== Organisations: members, invitations, roles, policies, partner verification ====
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "org"
+    slug = base
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{random_base62(4).lower()}"
+    return slug
+
+
+@transaction.atomic
+def organization_create(
+    *, name: str, owner: User, kind: str = Organization.Kind.DEVELOPER, meta: RequestMeta = SYSTEM
+) -> Organization:
+    """A new organisation on the default plan, with `owner` as its first owner."""
+    organization = Organization.objects.create(
+        name=name.strip(), slug=_unique_slug(name), kind=kind, plan=Plan.objects.get(is_default=True)
+    )
+    Membership.objects.create(user=owner, organization=organization, role=RoleName.OWNER)
+    if kind == Organization.Kind.PARTNER:
+        PartnerProfile.objects.create(organization=organization)
+    audit_record(
+        action="organization.created",
+        actor=owner,
+        organization=organization,
+        meta=meta,
+        target=organization,
+        details={"kind": kind},
+    )
+    return organization

@@ -175,7 +175,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 # django-ratelimit wants a shared cache; the embedded profile is one process with a
 # local-memory cache, which is exactly as shared as it needs to be there.
-RATELIMIT_VIEW = "accounts.views.ratelimited"
+RATELIMIT_VIEW = "accounts.views.auth.ratelimited"
 if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
