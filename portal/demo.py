@@ -1,0 +1,107 @@
+"""Demo data for `manage.py seed_demo`: idempotent, safe to run on every `make run`.
+
+Each app adds its own part as a function taking the DemoWorld built so far and
+returning what it created; later issues append theirs to SEEDERS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership, Organization, PartnerProfile, RoleName, User
+from accounts.services import organization_create
+
+DEMO_PASSWORD = "demo-portal-2026"
+
+
+@dataclass
+class DemoWorld:
+    users: dict[str, User] = field(default_factory=dict)
+    organizations: dict[str, Organization] = field(default_factory=dict)
+    report: dict[str, Any] = field(
+        default_factory=lambda: {"password": DEMO_PASSWORD, "users": [], "organizations": []}
+    )
+
+
+def _user(email: str, full_name: str, *, staff: bool = False) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(
+            email=email, password=DEMO_PASSWORD, full_name=full_name, email_verified_at=timezone.now()
+        )
+    if staff and not (user.is_staff and user.is_superuser):
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
+    return user
+
+
+def _organization(slug: str, name: str, kind: str, owner: User) -> Organization:
+    organization = Organization.objects.filter(slug=slug).first()
+    if organization is None:
+        organization = organization_create(name=name, owner=owner, kind=kind)
+        organization.slug = slug
+        organization.save(update_fields=["slug"])
+    return organization
+
+
+def seed_accounts(world: DemoWorld) -> None:
+    staff = _user("staff@portal.test", "Sam Staff", staff=True)
+    world.users["staff"] = staff
+    world.report["users"].append({"email": staff.email, "role": "platform staff (Django admin)", "organization": None})
+
+    developer_people = [
+        ("owner@northwind.test", "Nora Owner", RoleName.OWNER),
+        ("admin@northwind.test", "Ari Admin", RoleName.ADMIN),
+        ("dev@northwind.test", "Devi Developer", RoleName.DEVELOPER),
+        ("viewer@northwind.test", "Ravi Reader", RoleName.READ_ONLY),
+    ]
+    partner_people = [
+        ("owner@ledgerly.test", "Lena Partner", RoleName.OWNER),
+        ("dev@ledgerly.test", "Leo Builder", RoleName.DEVELOPER),
+    ]
+    for key, slug, name, kind, people in (
+        ("developer", "northwind", "Northwind Apps", Organization.Kind.DEVELOPER, developer_people),
+        ("partner", "ledgerly", "Ledgerly", Organization.Kind.PARTNER, partner_people),
+    ):
+        owner = _user(people[0][0], people[0][1])
+        organization = _organization(slug, name, kind, owner)
+        world.organizations[key] = organization
+        for email, full_name, role in people:
+            user = _user(email, full_name)
+            Membership.objects.get_or_create(user=user, organization=organization, defaults={"role": role})
+            world.users[email] = user
+            world.report["users"].append({"email": email, "role": role.value, "organization": organization.slug})
+        world.report["organizations"].append(
+            {"public_id": organization.public_id, "slug": organization.slug, "name": organization.name, "kind": kind}
+        )
+
+    profile = world.organizations["partner"].partner_profile
+    if profile.verification_status != PartnerProfile.Verification.VERIFIED:
+        PartnerProfile.objects.filter(pk=profile.pk).update(
+            legal_name="Ledgerly Ltd",
+            registration_number="GB-12345678",
+            country="GB",
+            website="https://ledgerly.example",
+            address="1 Demo Street, London",
+            contact_name="Lena Partner",
+            contact_email="owner@ledgerly.test",
+            verification_status=PartnerProfile.Verification.VERIFIED,
+            submitted_at=timezone.now(),
+            decided_at=timezone.now(),
+            decided_by=staff,
+        )
+
+
+SEEDERS = [seed_accounts]
+
+
+@transaction.atomic
+def seed_demo() -> DemoWorld:
+    world = DemoWorld()
+    for seeder in SEEDERS:
+        seeder(world)
+    return world
