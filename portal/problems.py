@@ -19,7 +19,7 @@ from portal.request_context import request_id_var
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-# status code or exception class -> (type slug, title)
+# status code -> (type slug, title)
 _TITLES: dict[int, tuple[str, str]] = {
     400: ("bad-request", "Bad request"),
     401: ("unauthenticated", "Authentication required"),
@@ -34,6 +34,33 @@ _TITLES: dict[int, tuple[str, str]] = {
     500: ("server-error", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }
+
+
+# Every problem type we emit, with what it means for the caller; /problems/<slug> shows these.
+PROBLEM_TYPES: dict[str, str] = dict(_TITLES.values()) | {
+    "validation-error": "Your request has invalid fields",
+}
+PROBLEM_HELP: dict[str, str] = {
+    "bad-request": "The request could not be parsed. Check the JSON body and headers.",
+    "unauthenticated": "Send a credential in `Authorization: Bearer ...` or `X-API-Key`.",
+    "forbidden": "The credential is valid but may not do this (a missing scope or role).",
+    "not-found": "No such object, or it belongs to another organisation.",
+    "method-not-allowed": "The resource does not support this HTTP method.",
+    "not-acceptable": "The API answers JSON only.",
+    "conflict": "The request conflicts with the current state of the object.",
+    "unsupported-media-type": "Send `Content-Type: application/json`.",
+    "unprocessable": "The request is well-formed but cannot be carried out.",
+    "rate-limited": "Too many requests; wait for `Retry-After` seconds.",
+    "server-error": "Something failed on our side; quote the `request_id` to support.",
+    "unavailable": "A dependency is down; retry later.",
+    "validation-error": "One or more fields failed validation; `errors` maps each field to its messages.",
+}
+
+
+def register_problem_type(slug: str, title: str, help_text: str) -> None:
+    """Apps declare their own problem types (e.g. `key-revoked`) so /problems/ documents them."""
+    PROBLEM_TYPES[slug] = title
+    PROBLEM_HELP[slug] = help_text
 
 
 def problem_type(slug: str) -> str:

@@ -15,6 +15,8 @@ portal_patterns = (
 urlpatterns = [
     path("", include(portal_patterns)),
     path("healthz", views.healthz, name="healthz"),
+    path("problems/", views.problem_types, name="problem_types"),
+    path("problems/<slug:slug>", views.problem_types, name="problem_type"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

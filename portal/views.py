@@ -69,3 +69,15 @@ def bad_request(request, exception):
 
 def csrf_failure(request, reason=""):
     return render(request, "403_csrf.html", {"reason": reason}, status=403)
+
+
+def problem_types(request, slug: str | None = None):
+    """Human documentation for the `type` URIs in API problem documents."""
+    from portal.problems import PROBLEM_HELP, PROBLEM_TYPES
+
+    if slug is not None and slug not in PROBLEM_TYPES:
+        return render(request, "404.html", status=404)
+    types = [
+        {"slug": key, "title": title, "help": PROBLEM_HELP.get(key, "")} for key, title in sorted(PROBLEM_TYPES.items())
+    ]
+    return render(request, "portal/problems.html", {"types": types, "selected": slug})

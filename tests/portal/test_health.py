@@ -51,3 +51,37 @@ def test_an_unknown_api_path_answers_with_a_problem_document(client):
     assert body["title"] == "Not found"
     assert body["request_id"] == "rid-1"
     assert body["type"].endswith("/problems/not-found")
+
+
+@pytest.mark.django_db
+def test_every_problem_type_has_a_page(client):
+    from portal.problems import PROBLEM_TYPES
+
+    listing = client.get("/problems/")
+    assert listing.status_code == 200
+    for slug, title in PROBLEM_TYPES.items():
+        assert title in listing.content.decode()
+        assert client.get(f"/problems/{slug}").status_code == 200
+    assert client.get("/problems/no-such-type").status_code == 404
+
+
+def test_log_lines_are_json_with_the_request_id():
+    import json
+    import logging
+
+    from portal.logging import JsonFormatter, RequestIdFilter
+    from portal.request_context import request_id_var
+
+    record = logging.makeLogRecord({"name": "portal.test", "msg": "hello %s", "args": ("world",), "levelno": 20})
+    record.levelname = "INFO"
+    record.org = "org_1"
+    token = request_id_var.set("req_abc")
+    try:
+        RequestIdFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "hello world"
+    assert line["request_id"] == "req_abc"
+    assert line["level"] == "info"
+    assert line["org"] == "org_1"
