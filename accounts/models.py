@@ -34,6 +34,19 @@ def new_session_id() -> str:
     return new_public_id("ses")
 
 
+class PlanManager(models.Manager):
+    def get_default(self) -> Plan:
+        """The plan new organisations get. Migration 0002 seeds it; should the table ever be
+        emptied (a flushed test database, a hand-cleaned install) the Free plan is recreated."""
+        plan = self.filter(is_default=True).first()
+        if plan is None:
+            plan, _ = self.get_or_create(
+                code="free",
+                defaults={"name": "Free", "requests_per_hour": 1_000, "burst": 100, "is_default": True},
+            )
+        return plan
+
+
 class Plan(models.Model):
     """A commercial plan with its API rate limit; staff edit these in admin."""
 
@@ -45,6 +58,8 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     is_default = models.BooleanField(default=False)
     sort_order = models.PositiveSmallIntegerField(default=0)
+
+    objects = PlanManager()
 
     class Meta:
         ordering = ["sort_order", "id"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from accounts.models import AuditLog, Invitation, Membership, Organization, Role, User
+from accounts.models import AuditLog, Invitation, Membership, Organization, PartnerProfile, Role, User
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -71,3 +74,38 @@ def invitation_get(*, organization: Organization, public_id: str) -> Invitation:
 
 def audit_log_list(*, organization: Organization) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(organization=organization).select_related("actor")
+
+
+def invitation_get_by_token(*, token: str) -> Invitation:
+    """The invitation a raw e-mailed token points at; 404 for an unknown or altered token."""
+    # Only the hash is stored, so the lookup needs no constant-time compare: an attacker
+    # cannot learn anything about a stored hash from how long a miss takes.
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    try:
+        return Invitation.objects.select_related("organization", "custom_role", "invited_by").get(token_hash=token_hash)
+    except Invitation.DoesNotExist:
+        raise Http404("No such invitation.") from None
+
+
+def invitation_pending_list(*, organization: Organization) -> QuerySet[Invitation]:
+    return invitation_list(organization=organization).filter(
+        accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    )
+
+
+def audit_log_actions(*, organization: Organization) -> list[str]:
+    """The distinct actions recorded for the organisation, for the log page's filter."""
+    return list(
+        AuditLog.objects.filter(organization=organization)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
+
+
+def partner_profile_get(*, organization: Organization) -> PartnerProfile:
+    """The partner profile of a partner organisation; 404 for developer organisations."""
+    if organization.kind != Organization.Kind.PARTNER:
+        raise Http404("Not a partner organisation.")
+    profile, _ = PartnerProfile.objects.get_or_create(organization=organization)
+    return profile

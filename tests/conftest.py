@@ -18,6 +18,9 @@ from tests.factories import PASSWORD, add_member, make_org, make_user
 
 REQUIRE_SERVICES = os.environ.get("PORTAL_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
+# Password hashing is deliberately slow; tests need a hasher, not its cost.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 # Tasks run inline in tests unless a test starts a real worker itself.
 celery_app.conf.task_always_eager = True
 celery_app.conf.task_eager_propagates = True

@@ -25,7 +25,7 @@ def make_user(email: str | None = None, *, password: str = PASSWORD, verified: b
 def make_org(name: str | None = None, *, owner: User | None = None, kind: str = "developer", **extra) -> Organization:
     n = next(_counter)
     name = name or f"Org {n}"
-    extra.setdefault("plan", Plan.objects.get(is_default=True))
+    extra.setdefault("plan", Plan.objects.get_default())
     org = Organization.objects.create(name=name, slug=f"{slugify(name)}-{n}", kind=kind, **extra)
     if kind == Organization.Kind.PARTNER:
         PartnerProfile.objects.create(organization=org)
