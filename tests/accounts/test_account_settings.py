@@ -115,3 +115,28 @@ def test_an_empty_name_is_refused_next_to_the_field(client):
 def test_settings_need_a_signed_in_user(client):
     response = client.get(reverse("accounts:settings"))
     assert response["Location"] == f"{reverse('accounts:login')}?next={reverse('accounts:settings')}"
+
+
+def test_browsing_keeps_the_sessions_last_seen_fresh_without_a_write_per_page(client, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import UserSession
+
+    client.post("/accounts/login/", {"email": world.teammate.email, "password": world.password})
+    row = UserSession.objects.get(user=world.teammate)
+    long_ago = timezone.now() - timedelta(hours=3)
+    UserSession.objects.filter(pk=row.pk).update(last_seen_at=long_ago)
+
+    session = client.session
+    session["_seen_at"] = 0
+    session.save()
+    client.get("/dashboard/")
+    row.refresh_from_db()
+    assert row.last_seen_at > long_ago
+
+    UserSession.objects.filter(pk=row.pk).update(last_seen_at=long_ago)
+    client.get("/dashboard/")  # within the interval: no write
+    row.refresh_from_db()
+    assert row.last_seen_at == long_ago
