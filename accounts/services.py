@@ -999,7 +999,9 @@ def invitation_check(*, invitation: Invitation, user: User | None) -> None:
 def invitation_accept(*, invitation: Invitation, user: User, meta: RequestMeta = SYSTEM) -> Membership:
     """Join the organisation; a repeated accept (a double click) returns the same membership."""
     invitation = (
-        Invitation.objects.select_for_update().select_related("organization", "custom_role").get(pk=invitation.pk)
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("organization", "custom_role")
+        .get(pk=invitation.pk)
     )
     existing = Membership.objects.filter(organization=invitation.organization, user=user).first()
     if existing is not None and invitation.accepted_by_id == user.id:

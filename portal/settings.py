@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "portal",
     "accounts",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -113,15 +114,11 @@ if DATABASE_URL and not DATABASE_URL.startswith("sqlite"):
     _db = dj_database_url.parse(DATABASE_URL)
     _db["ENGINE"] = "django.db.backends.postgresql"
     if env_bool("DATABASE_POOL", default=False):
-        # psycopg's pool (Django 5.1+); Django requires CONN_MAX_AGE=0 with it.
+        # psycopg's pool (Django 5.1+); Django requires CONN_MAX_AGE=0 with it, and with
+        # CONN_HEALTH_CHECKS it checks each connection as it leaves the pool.
         _db["CONN_MAX_AGE"] = 0
-        _db["OPTIONS"] = {
-            "pool": {
-                "min_size": 1,
-                "max_size": env_int("DATABASE_POOL_MAX_SIZE", 4, minimum=1),
-                "check": "psycopg_pool.ConnectionPool.check_connection",
-            }
-        }
+        _db["CONN_HEALTH_CHECKS"] = True
+        _db["OPTIONS"] = {"pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX_SIZE", 4, minimum=1)}}
     else:
         # Persistent connections, checked before reuse (docs/decisions.md).
         _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0)
@@ -144,12 +141,6 @@ else:
         }
     }
 SERVICES_PROFILE = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-
-# The psycopg pool takes its check function as a callable; resolve the dotted path.
-if "pool" in DATABASES["default"].get("OPTIONS", {}):
-    from psycopg_pool import ConnectionPool
-
-    DATABASES["default"]["OPTIONS"]["pool"]["check"] = ConnectionPool.check_connection
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -242,13 +233,42 @@ if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+
+# API keys (docs/decisions.md, "API keys"). Peppers are `<version>:<secret>`, comma
+# separated; the first hashes new keys, every listed one verifies keys that recorded it.
+APIKEY_PEPPERS = env_list("APIKEY_PEPPERS")
+if PRODUCTION and not APIKEY_PEPPERS:
+    raise ImproperlyConfigured("APIKEY_PEPPERS must be set when DJANGO_ENV=production.")
+# How long a process trusts its cached copy of a key row; the Redis revocation marker
+# makes revocation win within a second regardless.
+APIKEY_CACHE_TTL = env_int("APIKEY_CACHE_TTL", 60, minimum=1)
+# The limiter's Redis (REDIS_URL unless set) and the tiers that do not come from plans.
+APIKEY_REDIS_URL = env_url("APIKEY_REDIS_URL", schemes={"redis", "rediss"}) or REDIS_URL
+APIKEY_IP_REQUESTS_PER_MINUTE = env_int("APIKEY_IP_REQUESTS_PER_MINUTE", 600, minimum=1)
+APIKEY_PENALTY_THRESHOLD = env_int("APIKEY_PENALTY_THRESHOLD", 50, minimum=1)
+APIKEY_PENALTY_BASE_SECONDS = env_int("APIKEY_PENALTY_BASE_SECONDS", 60, minimum=1)
+APIKEY_PENALTY_MAX_SECONDS = env_int("APIKEY_PENALTY_MAX_SECONDS", 3600, minimum=1)
+# Captured request records wait at most this long in a process before being shipped.
+APIKEY_CAPTURE_MAX_DELAY = env_int("APIKEY_CAPTURE_MAX_DELAY", 2, minimum=1)
+# Ship captured records from a background thread when a process goes quiet (tests turn it off).
+APIKEY_CAPTURE_BACKGROUND = env_bool("APIKEY_CAPTURE_BACKGROUND", default=True)
+CELERY_BEAT_SCHEDULE = {
+    "apikeys-flush-request-logs": {"task": "apikeys.tasks.flush_request_logs", "schedule": 10.0},
+    "apikeys-expiry-notices": {"task": "apikeys.tasks.send_expiry_notices", "schedule": 3600.0},
+    "accounts-housekeeping": {"task": "accounts.tasks.housekeeping", "schedule": 3600.0},
+    "apikeys-purge-idempotency": {"task": "apikeys.tasks.purge_idempotency_records", "schedule": 3600.0},
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Developer Portal API",
     "DESCRIPTION": "The public API of the developer portal. Errors are RFC 9457 problem documents.",

@@ -54,11 +54,27 @@ def pytest_runtest_setup(item):
                 pytest.skip(f"needs {marker}: {problem}")
 
 
+# xdist workers share one Redis database in the services profile; each worker keeps its
+# cache keys under its own prefix and clears only those (RedisCache.clear() is FLUSHDB).
+_CACHE_PREFIX = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+settings.CACHES["default"]["KEY_PREFIX"] = _CACHE_PREFIX
+
+
+def _clear_cache() -> None:
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{_CACHE_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    cache.clear()
+    _clear_cache()
     yield
-    cache.clear()
+    _clear_cache()
 
 
 @dataclass

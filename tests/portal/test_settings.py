@@ -29,6 +29,7 @@ def _production_env() -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
         "DJANGO_ALLOWED_HOSTS": "portal.example.com",
         "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "APIKEY_PEPPERS": "v1:" + secrets.token_urlsafe(40),
     }
 
 
@@ -38,7 +39,9 @@ def test_check_deploy_passes_with_no_warnings_in_production(tmp_path):
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS"])
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "APIKEY_PEPPERS"]
+)
 def test_production_refuses_to_start_without_a_required_setting(tmp_path, missing):
     settings_env = _production_env()
     del settings_env[missing]

@@ -1,0 +1,97 @@
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.services import RequestMeta
+from apikeys import services
+from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, RequestLog
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return ApiKey.Status.choices
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == ApiKey.Status.REVOKED:
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == ApiKey.Status.EXPIRED:
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == ApiKey.Status.ACTIVE:
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "public_id", "display_prefix", "organization", "environment", "status", "last_used_at")
+    list_filter = ("environment", StatusFilter, "organization__plan")
+    search_fields = ("name", "public_id", "lookup_id", "organization__name", "organization__slug")
+    list_select_related = ("organization",)
+    date_hierarchy = "created_at"
+    actions = ("revoke_selected",)
+    readonly_fields = (
+        "public_id",
+        "organization",
+        "environment",
+        "lookup_id",
+        "last4",
+        "pepper_version",
+        "rotated_at",
+        "previous_valid_until",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "revoked_reason",
+    )
+    fields = ("name", "description", *readonly_fields)
+
+    def has_add_permission(self, request):
+        return False  # keys are created by members, who see the secret once
+
+    def has_change_permission(self, request, obj=None):
+        return False  # changes go through the services (the portal, the API, the action below)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request, queryset):
+        keys = list(queryset.select_related("organization"))
+        count = services.apikey_bulk_revoke(
+            keys=keys, actor=request.user, reason="Revoked by staff", meta=RequestMeta.from_request(request)
+        )
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(KeyTemplate)
+class KeyTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "environment", "expires_in_days", "rate_limit_per_hour")
+    search_fields = ("name", "organization__name")
+    list_filter = ("environment",)
+    list_select_related = ("organization",)
+
+
+@admin.register(KeyPolicy)
+class KeyPolicyAdmin(admin.ModelAdmin):
+    list_display = ("organization", "name_pattern", "updated_at")
+    search_fields = ("organization__name",)
+    list_select_related = ("organization",)
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "credential_id", "method", "route", "status", "latency_ms", "ip")
+    list_filter = ("method", "status", "livemode")
+    search_fields = ("credential_id", "request_id", "route", "ip")
+    list_select_related = ("organization",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

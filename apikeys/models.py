@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+from portal.lib.ids import new_public_id
+from portal.lib.keys import PREFIXES
+
+
+def new_key_id() -> str:
+    return new_public_id("key")
+
+
+def new_template_id() -> str:
+    return new_public_id("ktpl")
+
+
+class Environment(models.TextChoices):
+    LIVE = "live", "Live"
+    TEST = "test", "Test"
+
+
+class ApiKey(models.Model):
+    """A machine credential. Only an HMAC digest of its secret is stored (docs/decisions.md)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_key_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    environment = models.CharField(max_length=4, choices=Environment.choices)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    lookup_id = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    pepper_version = models.CharField(max_length=16, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+    # The secret replaced by the last rotation keeps working until previous_valid_until.
+    previous_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_pepper_version = models.CharField(max_length=16, blank=True, editable=False)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="IPv4/IPv6 CIDRs; empty allows any address.")
+    allowed_countries = models.JSONField(
+        default=list, blank=True, help_text="ISO 3166-1 alpha-2 codes; empty allows any country."
+    )
+    rate_limit_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+    # The tightest expiry notice sent (30, 7 or 1 days before); reset when the expiry moves.
+    expiry_notice_days = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="apikey_org_created"),
+            models.Index(fields=["organization", "environment", "-created_at"], name="apikey_org_env_created"),
+            models.Index(fields=["organization", "name"], name="apikey_org_name"),
+            models.Index(fields=["expires_at"], condition=Q(revoked_at__isnull=True), name="apikey_expiring"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(environment__in=["live", "test"]), name="apikey_environment_valid"),
+            models.CheckConstraint(
+                condition=Q(rate_limit_per_hour__isnull=True) | Q(rate_limit_per_hour__gt=0),
+                name="apikey_rate_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix}…{self.last4})"
+
+    @property
+    def display_prefix(self) -> str:
+        return PREFIXES[self.environment] + self.lookup_id
+
+    @property
+    def livemode(self) -> bool:
+        return self.environment == Environment.LIVE
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
+
+
+class KeyTemplate(models.Model):
+    """A named preset of scopes, expiry, limits and IP rules, picked when creating a key."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_template_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="key_templates")
+    name = models.CharField(max_length=100)
+    environment = models.CharField(max_length=4, choices=Environment.choices, blank=True)
+    scopes = models.JSONField(default=list)
+    expires_in_days = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    allowed_ips = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="keytemplate_unique_name_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KeyPolicy(models.Model):
+    """Per-organisation rules for keys; today the naming policy."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="key_policy")
+    name_pattern = models.CharField(
+        max_length=200, blank=True, help_text="A regular expression every key name must match in full."
+    )
+    name_message = models.CharField(max_length=200, blank=True, help_text="Shown when a name does not match.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "key policies"
+
+    def __str__(self) -> str:
+        return f"Key policy of {self.organization}"
+
+
+class RequestLog(models.Model):
+    """One API request, written in bulk from the capture buffer, never on the request path."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="request_logs")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
+    credential_id = models.CharField(max_length=32, blank=True, help_text="The public id of the credential used.")
+    livemode = models.BooleanField(default=False)
+    route = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    status = models.PositiveSmallIntegerField()
+    latency_ms = models.PositiveIntegerField()
+    request_bytes = models.PositiveIntegerField(default=0)
+    response_bytes = models.PositiveIntegerField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="reqlog_org_time"),
+            models.Index(fields=["api_key", "-created_at"], name="reqlog_key_time"),
+            models.Index(fields=["created_at"], name="reqlog_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.route} {self.status}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST with an `Idempotency-Key`, kept 24 h per caller (portal/api.py)."""
+
+    caller = models.CharField(max_length=64, help_text="The credential's public id, or user:<id> for a session.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while the request runs.")
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_caller_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

@@ -1,0 +1,56 @@
+"""Reads of API keys; every lookup is scoped to one organisation (404 otherwise)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Organization
+from apikeys.models import ApiKey
+
+
+def apikey_list(
+    *,
+    organization: Organization | int,
+    environment: str | None = None,
+    status: str | None = None,
+    search: str | None = None,
+) -> QuerySet[ApiKey]:
+    keys = ApiKey.objects.filter(organization=organization)
+    if environment:
+        keys = keys.filter(environment=environment)
+    now = timezone.now()
+    if status == ApiKey.Status.REVOKED:
+        keys = keys.filter(revoked_at__isnull=False)
+    elif status == ApiKey.Status.EXPIRED:
+        keys = keys.filter(revoked_at__isnull=True, expires_at__lte=now)
+    elif status == ApiKey.Status.ACTIVE:
+        keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+    if search:
+        keys = keys.filter(Q(name__icontains=search) | Q(lookup_id=search) | Q(public_id=search))
+    return keys
+
+
+def apikey_get(*, organization: Organization | int, public_id: str) -> ApiKey:
+    """The organisation's key, or 404 (also for another organisation's key)."""
+    key = ApiKey.objects.select_related("organization").filter(organization=organization, public_id=public_id).first()
+    if key is None:
+        raise Http404("No such API key.")
+    return key
+
+
+def apikey_get_many(*, organization: Organization | int, public_ids: Sequence[str]) -> list[ApiKey]:
+    """All of them or 404, in the order given."""
+    found = {
+        key.public_id: key
+        for key in ApiKey.objects.select_related("organization").filter(
+            organization=organization, public_id__in=set(public_ids)
+        )
+    }
+    missing = [pid for pid in public_ids if pid not in found]
+    if missing:
+        raise Http404(f"No such API key: {', '.join(missing)}.")
+    return [found[pid] for pid in dict.fromkeys(public_ids)]

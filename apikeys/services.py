@@ -1,0 +1,507 @@
+"""Writes for API keys: create, update, rotate, revoke, bulk operations, leak reports.
+
+Actors: a `Membership` for a member of the key's organisation (its permissions
+bound what it may do and grant), or a staff `User` acting from Django admin, or None
+for the system (a leak report). Every operation writes the audit log. Validation
+errors raise django's ValidationError with per-field messages; permission problems
+raise a 403 problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership, Organization, RoleName, User
+from accounts.permissions import BY_CODE
+from accounts.services import SYSTEM, RequestMeta, audit_record
+from apikeys.authentication import key_cache
+from apikeys.conf import pepper_ring
+from apikeys.models import ApiKey, Environment, KeyPolicy, KeyTemplate
+from apikeys.ratelimit import limiter
+from portal.emails import absolute_url, send_templated_email
+from portal.lib import keys as keyfmt
+from portal.problems import ProblemException
+
+ROTATION_GRACE_PERIODS: dict[int, str] = {0: "none", 3600: "1 hour", 86_400: "24 hours", 604_800: "7 days"}
+MAX_SCOPES = 100
+MAX_ALLOWED_IPS = 50
+
+Actor = Membership | User | None
+
+
+# ---- checks ------------------------------------------------------------------------------
+
+
+def _forbidden(detail: str) -> ProblemException:
+    return ProblemException(status_code=403, detail=detail, slug="forbidden", title="Forbidden")
+
+
+def _actor_user(actor: Actor) -> User | None:
+    if isinstance(actor, Membership):
+        return actor.user
+    return actor
+
+
+def _require(actor: Actor, organization: Organization, permission: str) -> None:
+    """Members need `permission` in the key's organisation; staff may act from admin."""
+    if actor is None:
+        return  # the system itself (leak reports, scheduled expiry)
+    if isinstance(actor, User):
+        if not actor.is_staff:
+            raise _forbidden("Only staff can manage keys without a membership.")
+        return
+    if actor.organization_id != organization.pk:
+        raise _forbidden("You are not a member of this key's organisation.")
+    if not actor.has_perm(permission):
+        raise _forbidden(f"Your role lacks the {permission} permission.")
+
+
+def _require_environment(actor: Actor, environment: str) -> None:
+    if environment == Environment.LIVE and isinstance(actor, Membership) and not actor.has_perm("keys:live"):
+        raise _forbidden("Your role lacks the keys:live permission needed for live keys.")
+
+
+def _clean_scopes(actor: Actor, scopes: Iterable[str], ceiling: frozenset[str] | None) -> list[str]:
+    scopes = sorted(set(scopes))
+    unknown = [s for s in scopes if s not in BY_CODE]
+    if unknown:
+        raise ValidationError({"scopes": [f"Unknown scope {s!r}." for s in unknown]})
+    if not scopes:
+        raise ValidationError({"scopes": ["A key needs at least one scope."]})
+    if len(scopes) > MAX_SCOPES:
+        raise ValidationError({"scopes": [f"At most {MAX_SCOPES} scopes."]})
+    held = actor.permissions if isinstance(actor, Membership) else None
+    if ceiling is not None:
+        held = ceiling if held is None else held & ceiling
+    if held is not None:
+        beyond = [s for s in scopes if s not in held]
+        if beyond:
+            raise ValidationError({"scopes": [f"You cannot grant {s}: you do not hold it yourself." for s in beyond]})
+    return scopes
+
+
+def _clean_name(organization: Organization, name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["A key needs a name."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["At most 100 characters."]})
+    policy = KeyPolicy.objects.filter(organization=organization).first()
+    if policy is not None and policy.name_pattern:
+        try:
+            matches = re.fullmatch(policy.name_pattern, name) is not None
+        except re.error:
+            matches = True  # a broken pattern is rejected when the policy is saved; never lock keys out
+        if not matches:
+            raise ValidationError(
+                {"name": [policy.name_message or f"The name must match the pattern {policy.name_pattern}."]}
+            )
+    return name
+
+
+def clean_allowed_ips(values: Iterable[str]) -> list[str]:
+    values = list(values)
+    if len(values) > MAX_ALLOWED_IPS:
+        raise ValidationError({"allowed_ips": [f"At most {MAX_ALLOWED_IPS} entries."]})
+    cleaned, errors = [], []
+    for value in values:
+        try:
+            cleaned.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+        except ValueError:
+            errors.append(f"{value!r} is not an IPv4 or IPv6 address or CIDR range.")
+    if errors:
+        raise ValidationError({"allowed_ips": errors})
+    return sorted(set(cleaned))
+
+
+def _clean_expiry(expires_at: datetime | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    if timezone.is_naive(expires_at):
+        raise ValidationError({"expires_at": ["Give a time zone."]})
+    if expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    return expires_at
+
+
+def _clean_rate_limit(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise ValidationError({"rate_limit_per_hour": ["Must be at least 1."]})
+    return value
+
+
+# ---- notices -----------------------------------------------------------------------------
+
+
+def _admin_emails(organization: Organization) -> list[str]:
+    return list(
+        Membership.objects.filter(organization=organization, role__in=[RoleName.OWNER, RoleName.ADMIN])
+        .select_related("user")
+        .values_list("user__email", flat=True)
+    )
+
+
+def _notify(key: ApiKey, *, event: str, actor: Actor, extra: str = "", by_actor: bool = True) -> None:
+    """E-mail the organisation's owners and admins; `event` reads "<key> was <event> by <actor>"."""
+    user = _actor_user(actor)
+    send_templated_email(
+        to=_admin_emails(key.organization),
+        template="apikey_notice",
+        context={
+            "event": event,
+            "key_name": key.name,
+            "key_prefix": key.display_prefix,
+            "last4": key.last4,
+            "environment": key.get_environment_display(),
+            "organization": key.organization.name,
+            "actor": (user.email if user is not None else "the portal") if by_actor else "",
+            "extra": extra,
+            "keys_url": absolute_url("/keys/"),
+        },
+    )
+
+
+def _after_revocation(lookup_id: str) -> None:
+    """Tell every process: the marker is checked in the rate-limit round trip."""
+
+    def publish():
+        key_cache.invalidate(lookup_id)
+        limiter.mark_revoked(lookup_id)
+
+    transaction.on_commit(publish)
+
+
+def _new_secret(environment: str, lookup_id: str | None = None) -> tuple[str, keyfmt.ParsedKey, str, str]:
+    full, parsed = keyfmt.generate(environment, lookup_id=lookup_id)
+    ring = pepper_ring()
+    return full, parsed, keyfmt.digest(parsed.secret, ring.peppers[ring.current]), ring.current
+
+
+# ---- single keys -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def apikey_create(
+    *,
+    organization: Organization,
+    actor_membership: Membership,
+    name: str,
+    environment: str,
+    scopes: Sequence[str] = (),
+    description: str = "",
+    expires_at: datetime | None = None,
+    allowed_ips: Sequence[str] = (),
+    rate_limit_per_hour: int | None = None,
+    template: KeyTemplate | None = None,
+    scope_ceiling: frozenset[str] | None = None,
+    meta: RequestMeta = SYSTEM,
+) -> tuple[ApiKey, str]:
+    """A new key and its full secret, which is never shown again.
+
+    `template` fills what the caller left empty. `scope_ceiling` bounds the grantable
+    scopes further (a key creating keys cannot grant more than it holds itself).
+    """
+    _require(actor_membership, organization, "keys:create")
+    if template is not None:
+        if template.organization_id != organization.pk:
+            raise ValidationError({"template": ["No such template in this organisation."]})
+        scopes = scopes or template.scopes
+        environment = environment or template.environment
+        allowed_ips = allowed_ips or template.allowed_ips
+        rate_limit_per_hour = rate_limit_per_hour or template.rate_limit_per_hour
+        if expires_at is None and template.expires_in_days:
+            expires_at = timezone.now() + timedelta(days=template.expires_in_days)
+    if environment not in Environment.values:
+        raise ValidationError({"environment": ["Choose live or test."]})
+    _require_environment(actor_membership, environment)
+    key = ApiKey(
+        organization=organization,
+        environment=environment,
+        name=_clean_name(organization, name),
+        description=(description or "").strip()[:500],
+        scopes=_clean_scopes(actor_membership, scopes, scope_ceiling),
+        expires_at=_clean_expiry(expires_at),
+        allowed_ips=clean_allowed_ips(allowed_ips),
+        rate_limit_per_hour=_clean_rate_limit(rate_limit_per_hour),
+        created_by=actor_membership.user,
+    )
+    full, parsed, digest, version = _new_secret(environment)
+    key.lookup_id, key.digest, key.pepper_version, key.last4 = parsed.lookup_id, digest, version, keyfmt.last4(full)
+    key.save()
+    audit_record(
+        action="apikey.created",
+        actor=actor_membership.user,
+        organization=organization,
+        meta=meta,
+        target=key,
+        details={
+            "name": key.name,
+            "environment": environment,
+            "scopes": key.scopes,
+            "template": template.public_id if template else None,
+        },
+    )
+    _notify(key, event="created", actor=actor_membership)
+    return key, full
+
+
+@transaction.atomic
+def apikey_update(
+    *,
+    key: ApiKey,
+    actor: Actor,
+    name: str | None = None,
+    description: str | None = None,
+    scopes: Sequence[str] | None = None,
+    scope_ceiling: frozenset[str] | None = None,
+    meta: RequestMeta = SYSTEM,
+) -> ApiKey:
+    _require(actor, key.organization, "keys:manage")
+    if key.livemode:
+        _require_environment(actor, key.environment)
+    changes: dict[str, list] = {}
+    if name is not None and name.strip() != key.name:
+        changes["name"] = [key.name, _clean_name(key.organization, name)]
+        key.name = changes["name"][1]
+    if description is not None and description.strip() != key.description:
+        changes["description"] = [key.description, description.strip()[:500]]
+        key.description = changes["description"][1]
+    if scopes is not None:
+        cleaned = _clean_scopes(actor, scopes, scope_ceiling)
+        if cleaned != sorted(key.scopes):
+            changes["scopes"] = [key.scopes, cleaned]
+            key.scopes = cleaned
+    if changes:
+        key.save(update_fields=list(changes))
+        key_cache.invalidate(key.lookup_id)
+        audit_record(
+            action="apikey.updated",
+            actor=_actor_user(actor),
+            organization=key.organization,
+            meta=meta,
+            target=key,
+            details={"changes": changes},
+        )
+    return key
+
+
+@transaction.atomic
+def apikey_rotate(*, key: ApiKey, actor: Actor, grace: timedelta, meta: RequestMeta = SYSTEM) -> tuple[ApiKey, str]:
+    """A new secret for the same key; the old one keeps working for `grace`."""
+    _require(actor, key.organization, "keys:manage")
+    _require_environment(actor, key.environment)
+    seconds = int(grace.total_seconds())
+    if seconds not in ROTATION_GRACE_PERIODS:
+        raise ValidationError({"grace": ["Choose a grace period of 0, 1 hour, 24 hours or 7 days."]})
+    if key.revoked_at is not None:
+        raise ValidationError({"key": ["A revoked key cannot be rotated."]})
+    now = timezone.now()
+    full, _parsed, digest, version = _new_secret(key.environment, key.lookup_id)
+    key.previous_digest, key.previous_pepper_version = key.digest, key.pepper_version
+    key.previous_valid_until = now + grace
+    key.digest, key.pepper_version, key.last4, key.rotated_at = digest, version, keyfmt.last4(full), now
+    key.save(
+        update_fields=[
+            "previous_digest",
+            "previous_pepper_version",
+            "previous_valid_until",
+            "digest",
+            "pepper_version",
+            "last4",
+            "rotated_at",
+        ]
+    )
+    key_cache.invalidate(key.lookup_id)
+    audit_record(
+        action="apikey.rotated",
+        actor=_actor_user(actor),
+        organization=key.organization,
+        meta=meta,
+        target=key,
+        details={"grace_seconds": seconds},
+    )
+    _notify(
+        key, event="rotated", actor=actor, extra=f"The previous secret works for {ROTATION_GRACE_PERIODS[seconds]}."
+    )
+    return key, full
+
+
+@transaction.atomic
+def apikey_revoke(*, key: ApiKey, actor: Actor, reason: str = "", meta: RequestMeta = SYSTEM) -> ApiKey:
+    """Revoke at once; every process stops accepting the key within a second."""
+    _require(actor, key.organization, "keys:manage")
+    _require_environment(actor, key.environment)
+    if key.revoked_at is not None:
+        return key
+    key.revoked_at = timezone.now()
+    key.revoked_reason = (reason or "").strip()[:200]
+    key.save(update_fields=["revoked_at", "revoked_reason"])
+    _after_revocation(key.lookup_id)
+    audit_record(
+        action="apikey.revoked",
+        actor=_actor_user(actor),
+        organization=key.organization,
+        meta=meta,
+        target=key,
+        details={"reason": key.revoked_reason},
+    )
+    _notify(key, event="revoked", actor=actor, extra=key.revoked_reason)
+    return key
+
+
+@transaction.atomic
+def apikey_set_expiry(*, key: ApiKey, actor: Actor, expires_at: datetime | None, meta: RequestMeta = SYSTEM) -> ApiKey:
+    _require(actor, key.organization, "keys:manage")
+    _require_environment(actor, key.environment)
+    previous = key.expires_at
+    key.expires_at = _clean_expiry(expires_at)
+    key.expiry_notice_days = None
+    key.save(update_fields=["expires_at", "expiry_notice_days"])
+    key_cache.invalidate(key.lookup_id)
+    audit_record(
+        action="apikey.expiry_changed",
+        actor=_actor_user(actor),
+        organization=key.organization,
+        meta=meta,
+        target=key,
+        details={
+            "from": previous.isoformat() if previous else None,
+            "to": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return key
+
+
+# ---- many keys at once -------------------------------------------------------------------
+# All or nothing: one key the actor may not touch fails the whole batch.
+
+
+@transaction.atomic
+def apikey_bulk_revoke(*, keys: Sequence[ApiKey], actor: Actor, reason: str = "", meta: RequestMeta = SYSTEM) -> int:
+    revoked = 0
+    for key in keys:
+        if key.revoked_at is None:
+            apikey_revoke(key=key, actor=actor, reason=reason, meta=meta)
+            revoked += 1
+    return revoked
+
+
+@transaction.atomic
+def apikey_bulk_rotate(
+    *, keys: Sequence[ApiKey], actor: Actor, grace: timedelta, meta: RequestMeta = SYSTEM
+) -> list[tuple[ApiKey, str]]:
+    return [apikey_rotate(key=key, actor=actor, grace=grace, meta=meta) for key in keys]
+
+
+@transaction.atomic
+def apikey_bulk_set_expiry(
+    *, keys: Sequence[ApiKey], actor: Actor, expires_at: datetime | None, meta: RequestMeta = SYSTEM
+) -> int:
+    for key in keys:
+        apikey_set_expiry(key=key, actor=actor, expires_at=expires_at, meta=meta)
+    return len(keys)
+
+
+@transaction.atomic
+def apikey_bulk_set_scopes(
+    *,
+    keys: Sequence[ApiKey],
+    actor: Actor,
+    scopes: Sequence[str],
+    scope_ceiling: frozenset[str] | None = None,
+    meta: RequestMeta = SYSTEM,
+) -> int:
+    for key in keys:
+        apikey_update(key=key, actor=actor, scopes=scopes, scope_ceiling=scope_ceiling, meta=meta)
+    return len(keys)
+
+
+# ---- expiry notices ----------------------------------------------------------------------
+
+EXPIRY_NOTICE_DAYS = (30, 7, 1)
+
+
+def apikey_send_expiry_notices(*, now: datetime | None = None) -> int:
+    """E-mail the admins of keys expiring within 30, 7 and 1 days; one e-mail per key and threshold.
+
+    Each notice is claimed with a conditional update before it is sent, so two runs at
+    once (or a retried task) send it once. A key inside several thresholds at the first
+    run gets only the tightest notice.
+    """
+    now = now or timezone.now()
+    sent = 0
+    for days in sorted(EXPIRY_NOTICE_DAYS):
+        due = ApiKey.objects.filter(
+            revoked_at__isnull=True, expires_at__gt=now, expires_at__lte=now + timedelta(days=days)
+        ).exclude(expiry_notice_days__lte=days)
+        for key in due.select_related("organization").iterator():
+            with transaction.atomic():
+                claimed = (
+                    ApiKey.objects.filter(pk=key.pk, expires_at=key.expires_at)
+                    .exclude(expiry_notice_days__lte=days)
+                    .update(expiry_notice_days=days)
+                )
+                if not claimed:
+                    continue
+                _notify(
+                    key,
+                    event=f"expires in {days} day{'s' if days > 1 else ''}",
+                    actor=None,
+                    by_actor=False,
+                    extra=f"It stops working at {key.expires_at:%Y-%m-%d %H:%M} UTC. Rotate or extend it.",
+                )
+                sent += 1
+    return sent
+
+
+# ---- leak reports ------------------------------------------------------------------------
+
+
+def apikey_report_leaked(*, raw: str, meta: RequestMeta = SYSTEM) -> ApiKey | None:
+    """A secret scanner found `raw` in public: if it is a live key of ours, revoke it now.
+
+    Returns the revoked key or None. Callers answer the same way either way, so the
+    endpoint is no oracle for which strings are valid keys.
+    """
+    raw = (raw or "").strip()
+    try:
+        parsed = keyfmt.parse_key(raw)
+    except keyfmt.KeyFormatError:
+        return None
+    if parsed.environment != Environment.LIVE:
+        return None
+    with transaction.atomic():
+        key = (
+            ApiKey.objects.select_for_update()
+            .select_related("organization")
+            .filter(lookup_id=parsed.lookup_id, revoked_at__isnull=True)
+            .first()
+        )
+        if key is None or not _secret_matches(key, parsed.secret):
+            return None
+        apikey_revoke(key=key, actor=None, reason="Reported as leaked", meta=meta)
+        audit_record(
+            action="apikey.leak_reported",
+            actor=None,
+            organization=key.organization,
+            meta=meta,
+            target=key,
+            details={},
+        )
+    return key
+
+
+def _secret_matches(key: ApiKey, secret: str) -> bool:
+    ring = pepper_ring()
+    for digest, version in ((key.digest, key.pepper_version), (key.previous_digest, key.previous_pepper_version)):
+        pepper = ring.get(version)
+        if digest and pepper is not None and keyfmt.verify(secret, pepper, digest):
+            return True
+    return False
