@@ -20,6 +20,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from apikeys.conf import pepper_ring
 from portal.lib import keys as keyfmt
+from portal.lib.geo import country_of
 from portal.problems import ProblemException
 
 # A lookup id that matched no row is remembered briefly, so a flood of well-formed but
@@ -61,6 +62,7 @@ class KeyContext:
     expires_at: float | None = None
     revoked_at: float | None = None
     allowed_networks: tuple[Network, ...] = ()
+    allowed_countries: frozenset[str] = frozenset()
     loaded_at: float = 0.0
 
     @property
@@ -114,6 +116,7 @@ def context_from_row(key) -> KeyContext:
         expires_at=_epoch(key.expires_at),
         revoked_at=_epoch(key.revoked_at),
         allowed_networks=tuple(ipaddress.ip_network(cidr, strict=False) for cidr in key.allowed_ips),
+        allowed_countries=frozenset(code.upper() for code in key.allowed_countries),
         loaded_at=time.monotonic(),
     )
 
@@ -220,7 +223,7 @@ def client_ip_address(request) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
         return None
 
 
-def authenticate_key(raw: str, *, ip) -> KeyContext:
+def authenticate_key(raw: str, *, ip, country: str = "") -> KeyContext:
     """Check a presented key; raise a 401/403 problem or return its context."""
     try:
         parsed = keyfmt.parse_key(raw)
@@ -256,6 +259,14 @@ def authenticate_key(raw: str, *, ip) -> KeyContext:
             slug="ip-not-allowed",
             title="IP address not allowed",
         )
+    if context.allowed_countries and country not in context.allowed_countries:
+        where = f"from {country}" if country else f"from {ip}, whose country is unknown"
+        raise ProblemException(
+            status_code=403,
+            detail=f"This API key may not be used {where}; allowed: {', '.join(sorted(context.allowed_countries))}.",
+            slug="country-not-allowed",
+            title="Country not allowed",
+        )
     return context
 
 
@@ -266,7 +277,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = presented_key(request)
         if raw is None:
             return None
-        context = authenticate_key(raw, ip=client_ip_address(request))
+        ip = client_ip_address(request)
+        # The capture record carries the country too, so look it up once here.
+        country = request._request.country = country_of(ip)
+        context = authenticate_key(raw, ip=ip, country=country)
         return KeyPrincipal(context), context
 
     def authenticate_header(self, request) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+import iso3166
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +33,15 @@ from portal.problems import ProblemException
 ROTATION_GRACE_PERIODS: dict[int, str] = {0: "none", 3600: "1 hour", 86_400: "24 hours", 604_800: "7 days"}
 MAX_SCOPES = 100
 MAX_ALLOWED_IPS = 50
+
+
+class _Unset:
+    """Marks an argument the caller left out, where None is a meaningful value."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
 
 Actor = Membership | User | None
 
@@ -121,6 +131,22 @@ def clean_allowed_ips(values: Iterable[str]) -> list[str]:
     return sorted(set(cleaned))
 
 
+def clean_allowed_countries(values: Iterable[str]) -> list[str]:
+    """ISO 3166-1 alpha-2 codes, upper-cased and de-duplicated; unknown codes are an error."""
+    cleaned, errors = set(), []
+    for value in values:
+        code = str(value).strip().upper()
+        if not code:
+            continue
+        if code in iso3166.countries_by_alpha2:
+            cleaned.add(code)
+        else:
+            errors.append(f"{value!r} is not an ISO 3166 two-letter country code.")
+    if errors:
+        raise ValidationError({"allowed_countries": errors})
+    return sorted(cleaned)
+
+
 def _clean_expiry(expires_at: datetime | None) -> datetime | None:
     if expires_at is None:
         return None
@@ -198,6 +224,7 @@ def apikey_create(
     description: str = "",
     expires_at: datetime | None = None,
     allowed_ips: Sequence[str] = (),
+    allowed_countries: Sequence[str] = (),
     rate_limit_per_hour: int | None = None,
     template: KeyTemplate | None = None,
     scope_ceiling: frozenset[str] | None = None,
@@ -229,6 +256,7 @@ def apikey_create(
         scopes=_clean_scopes(actor_membership, scopes, scope_ceiling),
         expires_at=_clean_expiry(expires_at),
         allowed_ips=clean_allowed_ips(allowed_ips),
+        allowed_countries=clean_allowed_countries(allowed_countries),
         rate_limit_per_hour=_clean_rate_limit(rate_limit_per_hour),
         created_by=actor_membership.user,
     )
@@ -260,9 +288,14 @@ def apikey_update(
     name: str | None = None,
     description: str | None = None,
     scopes: Sequence[str] | None = None,
+    allowed_ips: Sequence[str] | None = None,
+    allowed_countries: Sequence[str] | None = None,
+    rate_limit_per_hour: int | None | type[_Unset] = _Unset,
+    expires_at: datetime | None | type[_Unset] = _Unset,
     scope_ceiling: frozenset[str] | None = None,
     meta: RequestMeta = SYSTEM,
 ) -> ApiKey:
+    """Change a key's settings; arguments left out stay as they are (None clears a limit or expiry)."""
     _require(actor, key.organization, "keys:manage")
     if key.livemode:
         _require_environment(actor, key.environment)
@@ -278,8 +311,29 @@ def apikey_update(
         if cleaned != sorted(key.scopes):
             changes["scopes"] = [key.scopes, cleaned]
             key.scopes = cleaned
+    if allowed_ips is not None and (cleaned_ips := clean_allowed_ips(allowed_ips)) != key.allowed_ips:
+        changes["allowed_ips"] = [key.allowed_ips, cleaned_ips]
+        key.allowed_ips = cleaned_ips
+    if (
+        allowed_countries is not None
+        and (cleaned_countries := clean_allowed_countries(allowed_countries)) != key.allowed_countries
+    ):
+        changes["allowed_countries"] = [key.allowed_countries, cleaned_countries]
+        key.allowed_countries = cleaned_countries
+    if (
+        rate_limit_per_hour is not _Unset
+        and (limit := _clean_rate_limit(rate_limit_per_hour)) != key.rate_limit_per_hour
+    ):
+        changes["rate_limit_per_hour"] = [key.rate_limit_per_hour, limit]
+        key.rate_limit_per_hour = limit
+    if expires_at is not _Unset and expires_at != key.expires_at:
+        cleaned_expiry = _clean_expiry(expires_at)
+        changes["expires_at"] = [_iso(key.expires_at), _iso(cleaned_expiry)]
+        key.expires_at = cleaned_expiry
+        key.expiry_notice_days = None  # a new expiry earns its notices again
     if changes:
-        key.save(update_fields=list(changes))
+        fields = list(changes) + (["expiry_notice_days"] if "expires_at" in changes else [])
+        key.save(update_fields=fields)
         key_cache.invalidate(key.lookup_id)
         audit_record(
             action="apikey.updated",

@@ -49,6 +49,9 @@ class KeyCreateInput(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+    allowed_countries = serializers.ListField(
+        child=serializers.CharField(max_length=2), required=False, default=list, help_text="ISO 3166 codes, e.g. GB."
+    )
     rate_limit_per_hour = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
     template = serializers.CharField(required=False, allow_blank=True, default="", help_text="A key template id.")
 
@@ -57,6 +60,12 @@ class KeyUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     scopes = serializers.ListField(child=serializers.CharField(max_length=60), required=False)
+    allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    allowed_countries = serializers.ListField(child=serializers.CharField(max_length=2), required=False)
+    rate_limit_per_hour = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="null removes the key's own limit."
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="null: never expires.")
 
 
 class KeyRotateInput(serializers.Serializer):
