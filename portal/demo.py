@@ -6,9 +6,13 @@ returning what it created; later issues append theirs to SEEDERS.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -96,7 +100,47 @@ def seed_accounts(world: DemoWorld) -> None:
         )
 
 
-SEEDERS = [seed_accounts]
+DEMO_KEYS = [
+    # (name, environment, scopes)
+    ("Demo sandbox key", "test", ["payments:read", "payments:write", "customers:read", "customers:write", "keys:read"]),
+    ("Demo live key", "live", ["payments:read", "keys:read"]),
+    ("Demo key manager", "test", ["keys:read", "keys:manage"]),
+]
+
+
+def _secrets_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo-secrets.json"
+
+
+def seed_apikeys(world: DemoWorld) -> None:
+    """Demo keys for Northwind. A secret exists only when a key is made or rotated, so the
+    secrets of the demo keys are kept in var/demo-secrets.json (development only) and a
+    demo key whose secret is not on file is rotated to get one."""
+    from apikeys.models import ApiKey
+    from apikeys.services import apikey_create, apikey_rotate
+
+    organization = world.organizations["developer"]
+    owner = Membership.objects.get(organization=organization, user=world.users["owner@northwind.test"])
+    path = _secrets_file()
+    known = json.loads(path.read_text()) if path.exists() else {}
+    report = []
+    for name, environment, scopes in DEMO_KEYS:
+        key = ApiKey.objects.filter(organization=organization, name=name, revoked_at__isnull=True).first()
+        secret = known.get(key.public_id) if key else None
+        if key is None:
+            key, secret = apikey_create(
+                organization=organization, actor_membership=owner, name=name, environment=environment, scopes=scopes
+            )
+        elif secret is None:
+            key, secret = apikey_rotate(key=key, actor=owner, grace=timedelta(0))
+        known[key.public_id] = secret
+        report.append({"id": key.public_id, "name": name, "environment": environment, "scopes": scopes, "key": secret})
+    path.write_text(json.dumps(known, indent=2))
+    path.chmod(0o600)
+    world.report["api_keys"] = report
+
+
+SEEDERS = [seed_accounts, seed_apikeys]
 
 
 @transaction.atomic

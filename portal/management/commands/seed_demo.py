@@ -21,6 +21,8 @@ class Command(BaseCommand):
         for user in report["users"]:
             where = f" in {user['organization']}" if user["organization"] else ""
             self.stdout.write(f"  {user['email']:<26} {user['role']}{where}")
+        for key in report.get("api_keys", []):
+            self.stdout.write(f"  {key['name']:<26} {key['key']}")
 
 
 def _dumps(data) -> str:
