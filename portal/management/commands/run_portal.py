@@ -29,7 +29,7 @@ class Command(BaseCommand):
             ],
             "beat": [
                 python, "-m", "celery", "-A", "portal", "beat",
-                "--loglevel=INFO", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
+                "--loglevel=WARNING", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
             ],
         }  # fmt: skip
         children: dict[str, subprocess.Popen] = {}
