@@ -9,6 +9,7 @@ from django.db import connection
 
 from accounts import services
 from accounts.models import Membership, RoleName
+from accounts.services import organizations
 from tests.factories import add_member, make_org, make_user
 
 
@@ -20,7 +21,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(monkeypatch):
     second_owner = make_user()
     add_member(organization, second_owner, RoleName.OWNER)
 
-    original = services._owner_ids_locked
+    original = organizations._owner_ids_locked
     first_holds_the_lock = threading.Event()
 
     def slow_locking(org):
@@ -31,7 +32,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(monkeypatch):
             time.sleep(0.3)
         return ids
 
-    monkeypatch.setattr(services, "_owner_ids_locked", slow_locking)
+    monkeypatch.setattr(organizations, "_owner_ids_locked", slow_locking)
     outcomes: dict[str, str] = {}
 
     def demote(name: str, actor_user, target_user):
