@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from accounts.services import RequestMeta
 from apikeys import services
-from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, RequestLog
+from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, OAuthApplication, RequestLog
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -95,3 +95,57 @@ class RequestLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# ==== OAuth applications ====
+# django-oauth-toolkit registers its own admin for the application model, with the
+# client secret as an editable field; ours replaces it. Staff can look, and delete
+# through the service (which revokes every token and writes the audit log).
+
+
+if admin.site.is_registered(OAuthApplication):
+    admin.site.unregister(OAuthApplication)
+
+
+@admin.register(OAuthApplication)
+class OAuthApplicationAdmin(admin.ModelAdmin):
+    list_display = ("name", "public_id", "organization", "environment", "authorization_grant_type", "created")
+    list_filter = ("environment", "authorization_grant_type")
+    search_fields = ("name", "public_id", "client_id", "organization__name", "organization__slug")
+    list_select_related = ("organization",)
+    date_hierarchy = "created"
+    actions = ("delete_and_revoke",)
+    fields = readonly_fields = (
+        "name",
+        "public_id",
+        "organization",
+        "environment",
+        "description",
+        "client_id",
+        "client_type",
+        "authorization_grant_type",
+        "redirect_uris",
+        "allowed_scopes",
+        "created_by",
+        "created",
+        "updated",
+        "secret_rotated_at",
+    )
+
+    def has_add_permission(self, request):
+        return False  # members create applications and see the secret once
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the action below goes through the service
+
+    @admin.action(description="Delete selected applications and revoke their tokens")
+    def delete_and_revoke(self, request, queryset):
+        applications = list(queryset.select_related("organization"))
+        for application in applications:
+            services.oauth_application_delete(
+                application=application, actor_membership=request.user, meta=RequestMeta.from_request(request)
+            )
+        self.message_user(request, f"Deleted {len(applications)} application(s).", messages.SUCCESS)

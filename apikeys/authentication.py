@@ -8,6 +8,7 @@ script checks a Redis revocation marker in the same round trip (apikeys.ratelimi
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import threading
 import time
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
 from apikeys.conf import pepper_ring
 from portal.lib import keys as keyfmt
 from portal.lib.geo import country_of
-from portal.problems import ProblemException
+from portal.problems import ProblemException, register_problem_type
 
 # A lookup id that matched no row is remembered briefly, so a flood of well-formed but
 # unknown keys does not turn into a flood of queries.
@@ -285,3 +287,156 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+# ==== OAuth 2.0 access tokens ====
+# `Authorization: Bearer oat_...` ends in the same KeyContext as an API key, so the scope
+# check, the rate limit and the capture treat both alike. The token row is cached per
+# process like a key row; revocation still wins within a second because deleting a token
+# sets the same Redis revocation marker (lookup id `oauth:<token pk>`) that the rate-limit
+# round trip checks (apikeys.oauth.publish_token_revocation). docs/decisions.md, "OAuth 2.0".
+
+ACCESS_TOKEN_PREFIX = "oat_"
+
+register_problem_type(
+    "invalid-access-token",
+    "Invalid access token",
+    "The OAuth access token is unknown, revoked or malformed; get a new one from /oauth/token.",
+)
+register_problem_type(
+    "expired-access-token",
+    "Expired access token",
+    "OAuth access tokens live one hour; get a new one from /oauth/token (or refresh it).",
+)
+
+
+def token_checksum(raw: str) -> str:
+    """How DOT finds a token: its SHA-256, the only form stored at rest."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_lookup_id(token_pk: int) -> str:
+    # Contains ":", which no API key lookup id can, so the revocation markers never collide.
+    return f"oauth:{token_pk}"
+
+
+def context_from_token(token) -> KeyContext | None:
+    """The request context of an access token; None when it can no longer act.
+
+    Scopes are what the token was granted, narrowed to the application's allowed scopes
+    and, for a token a member approved, to what that member holds today: removing a
+    member or narrowing their role takes effect on their tokens when the cache refreshes.
+    `credential_pk` is the negated application pk, so per-credential limiter state and
+    capture records never collide with an API key's pk.
+    """
+    from accounts.models import Membership
+
+    application = token.application
+    if application is None:
+        return None
+    scopes = set(token.scope.split()) & set(application.allowed_scopes)
+    if token.user_id is not None:
+        membership = (
+            Membership.objects.select_related("custom_role")
+            .filter(user_id=token.user_id, organization_id=application.organization_id)
+            .first()
+        )
+        if membership is None:
+            return None
+        scopes &= membership.permissions
+    plan = application.organization.plan
+    return KeyContext(
+        credential_pk=-application.pk,
+        credential_id=application.public_id,
+        lookup_id=token_lookup_id(token.pk),
+        organization_id=application.organization_id,
+        organization_public_id=application.organization.public_id,
+        environment=application.environment,
+        scopes=frozenset(scopes),
+        created_by_id=token.user_id or application.created_by_id,
+        rate_limit_per_hour=None,
+        plan_requests_per_hour=plan.requests_per_hour,
+        plan_burst=plan.burst,
+        digest="",
+        pepper_version="",
+        expires_at=_epoch(token.expires),
+        loaded_at=time.monotonic(),
+    )
+
+
+class TokenCache(KeyCache):
+    """Access-token contexts by token checksum; same TTL, LRU and negative caching as keys."""
+
+    @staticmethod
+    def _load(checksum: str) -> KeyContext | None:
+        from oauth2_provider.models import get_access_token_model
+
+        token = (
+            get_access_token_model()
+            .objects.select_related("application__organization__plan")
+            .filter(token_checksum=checksum)
+            .first()
+        )
+        return context_from_token(token) if token is not None else None
+
+
+token_cache = TokenCache()
+
+
+def invalid_token(detail: str) -> ProblemException:
+    return _unauthenticated(detail, "invalid-access-token", "Invalid access token")
+
+
+def authenticate_token(raw: str) -> KeyContext:
+    """Check a presented access token; raise a 401 problem or return its context."""
+    if len(raw) > 255:
+        raise invalid_token("No access token matches this value.")
+    context = token_cache.get(token_checksum(raw))
+    if context is None:
+        raise invalid_token("No access token matches this value; it may have been revoked.")
+    if context.expires_at is not None and time.time() >= context.expires_at:
+        raise _unauthenticated(
+            "This access token has expired; get a new one.", "expired-access-token", "Expired access token"
+        )
+    return context
+
+
+class OAuthTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer oat_...`; `request.auth` becomes the same KeyContext as for keys.
+
+    Anything else (API keys, `X-API-Key`, no header) is left to the next class.
+    """
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value.startswith(ACCESS_TOKEN_PREFIX):
+            return None
+        if " " in value:
+            raise invalid_token("The Authorization header must be `Bearer <token>` with a single token.")
+        request._request.country = country_of(client_ip_address(request))
+        context = authenticate_token(value)
+        return KeyPrincipal(context), context
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class OAuthTokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "apikeys.authentication.OAuthTokenAuthentication"
+    name = "oauth2"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "oauth2",
+            "flows": {
+                "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}},
+                "authorizationCode": {
+                    "authorizationUrl": "/oauth/authorize",
+                    "tokenUrl": "/oauth/token",
+                    "refreshUrl": "/oauth/token",
+                    "scopes": {},
+                },
+            },
+        }

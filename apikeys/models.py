@@ -3,7 +3,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
 from django.utils import timezone
+from oauth2_provider.models import AbstractApplication
+from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import Organization
 from portal.lib.ids import new_public_id
@@ -182,3 +185,67 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.key}"
+
+
+# ==== OAuth applications ====
+
+
+def new_oauth_application_id() -> str:
+    return new_public_id("app")
+
+
+class OAuthApplication(AbstractApplication):
+    """An OAuth 2.0 client owned by an organisation; django-oauth-toolkit's application model.
+
+    Confidential clients only, with either the client credentials grant or the
+    authorization code grant with PKCE. DOT hashes `client_secret` on save; the secret is
+    shown once, at creation or rotation. `allowed_scopes` bounds every token the
+    application can get; authorization-code tokens are further bounded by what the
+    approving member holds (docs/decisions.md, "OAuth 2.0"). DOT's own `user` field is
+    left empty: it would delete the organisation's application with its creator.
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_oauth_application_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="oauth_applications")
+    environment = models.CharField(max_length=4, choices=Environment.choices)
+    description = models.CharField(max_length=500, blank=True)
+    allowed_scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth application"
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created"], name="oauthapp_org_created"),
+            models.Index(fields=["organization", "environment", "-created"], name="oauthapp_org_env_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(environment__in=["live", "test"]), name="oauthapp_environment_valid"),
+        ]
+
+    @property
+    def livemode(self) -> bool:
+        return self.environment == Environment.LIVE
+
+    @property
+    def redirect_uri_list(self) -> list[str]:
+        return self.redirect_uris.split()
+
+    def get_allowed_schemes(self) -> list[str]:
+        # Live applications redirect over https only; test ones may also use http, which
+        # the services restrict to loopback hosts (127.0.0.1, localhost).
+        return ["https"] if self.livemode else ["https", "http"]
+
+
+def _on_access_token_deleted(sender, instance, **kwargs) -> None:
+    from apikeys.oauth import publish_token_revocation
+
+    publish_token_revocation(sender, instance, **kwargs)
+
+
+# However a token goes (RFC 7009 revocation, refresh rotation, an application deleted),
+# the API stops accepting it on every process (apikeys.oauth.publish_token_revocation).
+post_delete.connect(
+    _on_access_token_deleted, sender=oauth2_settings.ACCESS_TOKEN_MODEL, dispatch_uid="apikeys-token-revocation"
+)

@@ -451,3 +451,47 @@ class Limiter:
 
 
 limiter = Limiter()
+
+
+# ---- penalty blocks, for the portal's "Blocked" page ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    subject: str  # "key:<pk>" or "ip:<address>"
+    remaining_ms: int
+    level: int  # 1 for a first block; each repeat within 24 h doubles the period
+
+
+def block_list(subjects: list[str]) -> list[Block]:
+    """The penalty blocks in force among `subjects`, longest remaining first.
+
+    Reads this process's local limiter and, when Redis is configured and reachable, Redis
+    (one pipelined round trip); a subject blocked in both shows the longer block.
+    """
+    found: dict[str, Block] = {}
+    local = limiter.local
+    with local._lock:
+        now = local._now_ms()
+        for subject in subjects:
+            until = local._blocks.get(subject, 0)
+            if until > now:
+                level = local._levels.get(subject, (1, 0.0))[0]
+                found[subject] = Block(subject, _ceil_ms(until - now), level)
+    backend = limiter._available()
+    if backend is not None and subjects:
+        p = backend.prefix
+        pipe = backend.client.pipeline(transaction=False)
+        for subject in subjects:
+            pipe.pttl(f"{p}block:{subject}")
+            pipe.get(f"{p}level:{subject}")
+        try:
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            limiter._degrade(exc)
+            replies = []
+        for index, subject in enumerate(subjects[: len(replies) // 2]):
+            remaining, level = replies[2 * index], replies[2 * index + 1]
+            if remaining and remaining > 0 and remaining > getattr(found.get(subject), "remaining_ms", 0):
+                found[subject] = Block(subject, int(remaining), int(level or 1))
+    return sorted(found.values(), key=lambda block: -block.remaining_ms)

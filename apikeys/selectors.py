@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Organization
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, OAuthApplication
 
 
 def apikey_list(
@@ -54,3 +54,25 @@ def apikey_get_many(*, organization: Organization | int, public_ids: Sequence[st
     if missing:
         raise Http404(f"No such API key: {', '.join(missing)}.")
     return [found[pid] for pid in dict.fromkeys(public_ids)]
+
+
+# ==== OAuth applications ====
+
+
+def oauth_application_list(*, organization: Organization | int, environment: str | None = None) -> QuerySet:
+    applications = OAuthApplication.objects.filter(organization=organization).select_related("created_by")
+    if environment:
+        applications = applications.filter(environment=environment)
+    return applications
+
+
+def oauth_application_get(*, organization: Organization | int, public_id: str) -> OAuthApplication:
+    """The organisation's application, or 404 (also for another organisation's)."""
+    application = (
+        OAuthApplication.objects.select_related("organization", "created_by")
+        .filter(organization=organization, public_id=public_id)
+        .first()
+    )
+    if application is None:
+        raise Http404("No such OAuth application.")
+    return application

@@ -13,10 +13,12 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import iso3166
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, RoleName, User
@@ -24,7 +26,7 @@ from accounts.permissions import BY_CODE
 from accounts.services import SYSTEM, RequestMeta, audit_record
 from apikeys.authentication import key_cache
 from apikeys.conf import pepper_ring
-from apikeys.models import ApiKey, Environment, KeyPolicy, KeyTemplate
+from apikeys.models import ApiKey, Environment, KeyPolicy, KeyTemplate, OAuthApplication
 from apikeys.ratelimit import limiter
 from portal.emails import absolute_url, send_templated_email
 from portal.lib import keys as keyfmt
@@ -559,3 +561,443 @@ def _secret_matches(key: ApiKey, secret: str) -> bool:
         if digest and pepper is not None and keyfmt.verify(secret, pepper, digest):
             return True
     return False
+
+
+# ==== OAuth applications ====
+# Applications are confidential clients of one organisation and environment. The client
+# secret is hashed by django-oauth-toolkit when the row is saved, so it is returned once,
+# from create and rotate. Tokens are bounded by `allowed_scopes` (apikeys.oauth).
+
+OAUTH_GRANT_TYPES: dict[str, str] = {
+    "client_credentials": OAuthApplication.GRANT_CLIENT_CREDENTIALS,
+    "authorization_code": OAuthApplication.GRANT_AUTHORIZATION_CODE,
+}
+MAX_REDIRECT_URIS = 10
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _clean_application_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["An application needs a name."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["At most 100 characters."]})
+    return name
+
+
+def _clean_application_scopes(actor: Actor, scopes: Iterable[str]) -> list[str]:
+    scopes = list(scopes or [])
+    if not scopes:
+        raise ValidationError({"scopes": ["An application needs at least one allowed scope."]})
+    return _clean_scopes(actor, scopes, None)
+
+
+def _clean_redirect_uris(uris: Iterable[str], *, environment: str, grant_type: str) -> list[str]:
+    """Exact URIs: https, or http on a loopback host for test-mode applications (RFC 8252 7.3)."""
+    cleaned, errors = [], []
+    for raw in uris:
+        uri = str(raw).strip()
+        if not uri:
+            continue
+        parts = urlsplit(uri)
+        if parts.scheme not in {"https", "http"} or not parts.hostname:
+            errors.append(f"{uri!r} is not an absolute http(s) URL.")
+        elif parts.fragment or "#" in uri:
+            errors.append(f"{uri!r} must not have a fragment (RFC 6749 3.1.2).")
+        elif parts.username or parts.password:
+            errors.append(f"{uri!r} must not carry credentials.")
+        elif "*" in uri:
+            errors.append(f"{uri!r}: wildcards are not allowed; register exact URIs.")
+        elif parts.scheme == "http" and (environment != Environment.TEST or parts.hostname not in LOOPBACK_HOSTS):
+            errors.append(f"{uri!r}: use https. Plain http is allowed only for 127.0.0.1 or localhost in test mode.")
+        elif len(uri) > 500:
+            errors.append(f"{uri[:40]!r}…: at most 500 characters.")
+        else:
+            cleaned.append(uri)
+    if errors:
+        raise ValidationError({"redirect_uris": errors})
+    cleaned = list(dict.fromkeys(cleaned))
+    if len(cleaned) > MAX_REDIRECT_URIS:
+        raise ValidationError({"redirect_uris": [f"At most {MAX_REDIRECT_URIS} redirect URIs."]})
+    if grant_type == OAuthApplication.GRANT_AUTHORIZATION_CODE and not cleaned:
+        raise ValidationError({"redirect_uris": ["The authorization code grant needs at least one redirect URI."]})
+    if grant_type == OAuthApplication.GRANT_CLIENT_CREDENTIALS and cleaned:
+        raise ValidationError({"redirect_uris": ["Client credentials applications do not redirect; leave it empty."]})
+    return cleaned
+
+
+def _new_client_secret() -> str:
+    from oauth2_provider.generators import generate_client_secret
+
+    return generate_client_secret()
+
+
+def _revoke_application_tokens(application: OAuthApplication) -> int:
+    """Delete every token, refresh token and pending code of the application.
+
+    Deleting access tokens one by one fires the post_delete receiver that marks each
+    revoked in Redis (apikeys.oauth.publish_token_revocation).
+    """
+    from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+    get_grant_model().objects.filter(application=application).delete()
+    get_refresh_token_model().objects.filter(application=application).delete()
+    access_tokens = get_access_token_model().objects.filter(application=application)
+    return access_tokens.delete()[1].get(access_tokens.model._meta.label, 0)
+
+
+@transaction.atomic
+def oauth_application_create(
+    *,
+    organization: Organization,
+    actor_membership: Membership,
+    name: str,
+    environment: str,
+    grant_type: str,
+    redirect_uris: list[str],
+    scopes: list[str],
+    description: str = "",
+    meta: RequestMeta = SYSTEM,
+) -> tuple[OAuthApplication, str]:
+    """A new confidential client and its client secret, which is never shown again."""
+    _require(actor_membership, organization, "oauth_apps:manage")
+    if environment not in Environment.values:
+        raise ValidationError({"environment": ["Choose live or test."]})
+    _require_environment(actor_membership, environment)
+    if grant_type not in OAUTH_GRANT_TYPES:
+        raise ValidationError({"grant_type": ["Choose client_credentials or authorization_code."]})
+    dot_grant = OAUTH_GRANT_TYPES[grant_type]
+    secret = _new_client_secret()
+    application = OAuthApplication(
+        organization=organization,
+        environment=environment,
+        name=_clean_application_name(name),
+        description=(description or "").strip()[:500],
+        authorization_grant_type=dot_grant,
+        client_type=OAuthApplication.CLIENT_CONFIDENTIAL,
+        redirect_uris=" ".join(_clean_redirect_uris(redirect_uris, environment=environment, grant_type=dot_grant)),
+        allowed_scopes=_clean_application_scopes(actor_membership, scopes),
+        client_secret=secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+        created_by=actor_membership.user,
+    )
+    application.save()
+    audit_record(
+        action="oauth_application.created",
+        actor=actor_membership.user,
+        organization=organization,
+        meta=meta,
+        target=application,
+        details={
+            "name": application.name,
+            "environment": environment,
+            "grant_type": grant_type,
+            "scopes": application.allowed_scopes,
+            "redirect_uris": application.redirect_uri_list,
+        },
+    )
+    return application, secret
+
+
+@transaction.atomic
+def oauth_application_update(
+    *,
+    application: OAuthApplication,
+    actor_membership: Membership,
+    name: str | None = None,
+    description: str | None = None,
+    redirect_uris: list[str] | None = None,
+    scopes: list[str] | None = None,
+    meta: RequestMeta = SYSTEM,
+) -> OAuthApplication:
+    """Change an application; arguments left out stay as they are.
+
+    Narrowing the scopes narrows live tokens too (the API intersects a token's scopes
+    with its application's when it loads the token, within `APIKEY_CACHE_TTL`).
+    """
+    _require(actor_membership, application.organization, "oauth_apps:manage")
+    _require_environment(actor_membership, application.environment)
+    changes: dict[str, list] = {}
+    if name is not None and (cleaned_name := _clean_application_name(name)) != application.name:
+        changes["name"] = [application.name, cleaned_name]
+        application.name = cleaned_name
+    if description is not None and (cleaned_description := description.strip()[:500]) != application.description:
+        changes["description"] = [application.description, cleaned_description]
+        application.description = cleaned_description
+    if redirect_uris is not None:
+        cleaned_uris = _clean_redirect_uris(
+            redirect_uris, environment=application.environment, grant_type=application.authorization_grant_type
+        )
+        if cleaned_uris != application.redirect_uri_list:
+            changes["redirect_uris"] = [application.redirect_uri_list, cleaned_uris]
+            application.redirect_uris = " ".join(cleaned_uris)
+    if scopes is not None:
+        cleaned_scopes = _clean_application_scopes(actor_membership, scopes)
+        if cleaned_scopes != sorted(application.allowed_scopes):
+            changes["scopes"] = [application.allowed_scopes, cleaned_scopes]
+            application.allowed_scopes = cleaned_scopes
+    if changes:
+        fields = {"scopes": "allowed_scopes"}
+        application.save(update_fields=[fields.get(field, field) for field in changes] + ["updated"])
+        audit_record(
+            action="oauth_application.updated",
+            actor=_actor_user(actor_membership),
+            organization=application.organization,
+            meta=meta,
+            target=application,
+            details={"changes": changes},
+        )
+    return application
+
+
+@transaction.atomic
+def oauth_application_rotate_secret(
+    *, application: OAuthApplication, actor_membership: Membership, meta: RequestMeta = SYSTEM
+) -> tuple[OAuthApplication, str]:
+    """A new client secret; the old one stops working at once.
+
+    Access tokens already issued keep working until they expire (at most an hour);
+    deleting the application is the way to cut them off too.
+    """
+    _require(actor_membership, application.organization, "oauth_apps:manage")
+    _require_environment(actor_membership, application.environment)
+    secret = _new_client_secret()
+    application.client_secret = secret  # hashed by DOT's ClientSecretField on save
+    application.secret_rotated_at = timezone.now()
+    application.save(update_fields=["client_secret", "secret_rotated_at", "updated"])
+    audit_record(
+        action="oauth_application.secret_rotated",
+        actor=_actor_user(actor_membership),
+        organization=application.organization,
+        meta=meta,
+        target=application,
+        details={},
+    )
+    return application, secret
+
+
+@transaction.atomic
+def oauth_application_delete(
+    *, application: OAuthApplication, actor_membership: Membership, meta: RequestMeta = SYSTEM
+) -> None:
+    """Delete the application and revoke all its tokens, on every process within a second."""
+    _require(actor_membership, application.organization, "oauth_apps:manage")
+    _require_environment(actor_membership, application.environment)
+    revoked = _revoke_application_tokens(application)
+    audit_record(
+        action="oauth_application.deleted",
+        actor=_actor_user(actor_membership),
+        organization=application.organization,
+        meta=meta,
+        target=application,
+        details={"name": application.name, "client_id": application.client_id, "tokens_revoked": revoked},
+    )
+    application.delete()
+
+
+def oauth_token_purge_expired(*, now: datetime | None = None) -> int:
+    """Housekeeping (beat, hourly): delete what can no longer be used. Returns rows deleted.
+
+    Expired access tokens go (client-credentials ones included) unless a live refresh
+    token still pairs with one; refresh tokens go once past their lifetime (counted from
+    their access token's expiry, as DOT counts it), revoked ones only after that lifetime
+    too, so a replayed rotated token still trips reuse protection until then; expired
+    authorization codes go. Mirrors DOT's `clear_expired`, with a `now` for tests.
+    """
+    from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+    from oauth2_provider.settings import oauth2_settings
+
+    now = now or timezone.now()
+    AccessToken, RefreshToken, Grant = get_access_token_model(), get_refresh_token_model(), get_grant_model()
+    lifetime = timedelta(seconds=oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS)
+    deleted = 0
+    with transaction.atomic():
+        dead_refresh = RefreshToken.objects.filter(
+            Q(revoked__lte=now - lifetime)
+            | Q(revoked__isnull=True, access_token__isnull=True)
+            | Q(revoked__isnull=True, access_token__expires__lte=now - lifetime)
+        )
+        deleted += RefreshToken.objects.filter(pk__in=list(dead_refresh.values_list("pk", flat=True))).delete()[0]
+        expired = AccessToken.objects.filter(expires__lt=now).exclude(
+            pk__in=RefreshToken.objects.filter(revoked__isnull=True, access_token__isnull=False).values(
+                "access_token_id"
+            )
+        )
+        deleted += AccessToken.objects.filter(pk__in=list(expired.values_list("pk", flat=True))).delete()[0]
+        deleted += Grant.objects.filter(expires__lt=now).delete()[0]
+    return deleted
+
+
+# ==== Key templates and the naming policy ====
+# Presets and rules per organisation, managed by members with key_templates:manage.
+# A template's scopes are bounded by its author's, and again by the creator's when a key
+# is made from it.
+
+TEMPLATE_MAX_EXPIRY_DAYS = 3650
+
+
+def _clean_template(
+    *,
+    organization: Organization,
+    actor: Membership,
+    name: str,
+    environment: str,
+    scopes: Sequence[str],
+    expires_in_days: int | None,
+    rate_limit_per_hour: int | None,
+    allowed_ips: Sequence[str],
+    exclude_pk: int | None = None,
+) -> dict:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["A template needs a name."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["At most 100 characters."]})
+    clash = KeyTemplate.objects.filter(organization=organization, name__iexact=name).exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationError({"name": ["Another template already has this name."]})
+    environment = environment or ""
+    if environment and environment not in Environment.values:
+        raise ValidationError({"environment": ["Choose live, test or leave it empty."]})
+    if expires_in_days is not None and not 1 <= expires_in_days <= TEMPLATE_MAX_EXPIRY_DAYS:
+        raise ValidationError({"expires_in_days": [f"Between 1 and {TEMPLATE_MAX_EXPIRY_DAYS} days."]})
+    return {
+        "name": name,
+        "environment": environment,
+        "scopes": _clean_scopes(actor, scopes, None),
+        "expires_in_days": expires_in_days,
+        "rate_limit_per_hour": _clean_rate_limit(rate_limit_per_hour),
+        "allowed_ips": clean_allowed_ips(allowed_ips),
+    }
+
+
+@transaction.atomic
+def key_template_create(
+    *,
+    organization: Organization,
+    actor_membership: Membership,
+    name: str,
+    scopes: Sequence[str],
+    environment: str = "",
+    expires_in_days: int | None = None,
+    rate_limit_per_hour: int | None = None,
+    allowed_ips: Sequence[str] = (),
+    meta: RequestMeta = SYSTEM,
+) -> KeyTemplate:
+    _require(actor_membership, organization, "key_templates:manage")
+    values = _clean_template(
+        organization=organization,
+        actor=actor_membership,
+        name=name,
+        environment=environment,
+        scopes=scopes,
+        expires_in_days=expires_in_days,
+        rate_limit_per_hour=rate_limit_per_hour,
+        allowed_ips=allowed_ips,
+    )
+    template = KeyTemplate.objects.create(organization=organization, **values)
+    audit_record(
+        action="key_template.created",
+        actor=actor_membership.user,
+        organization=organization,
+        meta=meta,
+        target=template,
+        details=values,
+    )
+    return template
+
+
+@transaction.atomic
+def key_template_update(
+    *,
+    template: KeyTemplate,
+    actor_membership: Membership,
+    name: str,
+    scopes: Sequence[str],
+    environment: str = "",
+    expires_in_days: int | None = None,
+    rate_limit_per_hour: int | None = None,
+    allowed_ips: Sequence[str] = (),
+    meta: RequestMeta = SYSTEM,
+) -> KeyTemplate:
+    """Replace the template's settings; keys made from it earlier keep theirs."""
+    _require(actor_membership, template.organization, "key_templates:manage")
+    values = _clean_template(
+        organization=template.organization,
+        actor=actor_membership,
+        name=name,
+        environment=environment,
+        scopes=scopes,
+        expires_in_days=expires_in_days,
+        rate_limit_per_hour=rate_limit_per_hour,
+        allowed_ips=allowed_ips,
+        exclude_pk=template.pk,
+    )
+    changes = {
+        field: [getattr(template, field), value] for field, value in values.items() if getattr(template, field) != value
+    }
+    if changes:
+        for field, (_old, new) in changes.items():
+            setattr(template, field, new)
+        template.save(update_fields=list(changes))
+        audit_record(
+            action="key_template.updated",
+            actor=actor_membership.user,
+            organization=template.organization,
+            meta=meta,
+            target=template,
+            details={"changes": changes},
+        )
+    return template
+
+
+@transaction.atomic
+def key_template_delete(*, template: KeyTemplate, actor_membership: Membership, meta: RequestMeta = SYSTEM) -> None:
+    _require(actor_membership, template.organization, "key_templates:manage")
+    audit_record(
+        action="key_template.deleted",
+        actor=actor_membership.user,
+        organization=template.organization,
+        meta=meta,
+        target=template,
+        details={"name": template.name},
+    )
+    template.delete()
+
+
+@transaction.atomic
+def key_policy_update(
+    *,
+    organization: Organization,
+    actor_membership: Membership,
+    name_pattern: str,
+    name_message: str = "",
+    meta: RequestMeta = SYSTEM,
+) -> KeyPolicy:
+    """Set the naming policy; an empty pattern removes the rule. Existing names are untouched."""
+    _require(actor_membership, organization, "key_templates:manage")
+    name_pattern = (name_pattern or "").strip()
+    name_message = (name_message or "").strip()
+    if len(name_pattern) > 200:
+        raise ValidationError({"name_pattern": ["At most 200 characters."]})
+    if len(name_message) > 200:
+        raise ValidationError({"name_message": ["At most 200 characters."]})
+    if name_pattern:
+        try:
+            re.compile(name_pattern)
+        except re.error as exc:
+            raise ValidationError({"name_pattern": [f"Not a valid regular expression: {exc}."]})
+    policy, _created = KeyPolicy.objects.select_for_update().get_or_create(organization=organization)
+    previous = {"name_pattern": policy.name_pattern, "name_message": policy.name_message}
+    policy.name_pattern, policy.name_message, policy.updated_at = name_pattern, name_message, timezone.now()
+    policy.save(update_fields=["name_pattern", "name_message", "updated_at"])
+    audit_record(
+        action="key_policy.updated",
+        actor=actor_membership.user,
+        organization=organization,
+        meta=meta,
+        target=None,
+        details={"from": previous, "to": {"name_pattern": name_pattern, "name_message": name_message}},
+    )
+    return policy

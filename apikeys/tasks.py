@@ -22,3 +22,11 @@ def purge_idempotency_records() -> int:
     from portal.api import idempotency_records_purge
 
     return idempotency_records_purge()
+
+
+@shared_task(ignore_result=True)
+def purge_expired_oauth_tokens() -> int:
+    """Beat, hourly: delete expired OAuth access tokens (client credentials too), codes and dead refresh tokens."""
+    from apikeys.services import oauth_token_purge_expired
+
+    return oauth_token_purge_expired()

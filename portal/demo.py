@@ -149,3 +149,43 @@ def seed_demo() -> DemoWorld:
     for seeder in SEEDERS:
         seeder(world)
     return world
+
+
+DEMO_OAUTH_APP = ("Demo ledger sync", ["payments:read", "customers:read", "keys:read"])
+
+
+def seed_oauth(world: DemoWorld) -> None:
+    """A client-credentials application for Northwind in test mode. Only a hash of its
+    client secret is stored, so the secret is in the report only when it is created."""
+    from apikeys.models import OAuthApplication
+    from apikeys.services import oauth_application_create
+
+    organization = world.organizations["developer"]
+    owner = Membership.objects.get(organization=organization, user=world.users["owner@northwind.test"])
+    name, scopes = DEMO_OAUTH_APP
+    application = OAuthApplication.objects.filter(organization=organization, name=name).first()
+    secret = None
+    if application is None:
+        application, secret = oauth_application_create(
+            organization=organization,
+            actor_membership=owner,
+            name=name,
+            environment="test",
+            grant_type="client_credentials",
+            redirect_uris=[],
+            scopes=scopes,
+            description="Created by seed_demo.",
+        )
+    world.report["oauth_applications"] = [
+        {
+            "id": application.public_id,
+            "name": application.name,
+            "environment": application.environment,
+            "client_id": application.client_id,
+            "client_secret": secret,  # None after the first run: only its hash is kept
+            "scopes": application.allowed_scopes,
+        }
+    ]
+
+
+SEEDERS.append(seed_oauth)

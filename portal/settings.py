@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "portal",
     "accounts",
+    "oauth2_provider",
     "apikeys",
 ]
 
@@ -234,6 +235,8 @@ if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Claims only `Bearer oat_...` access tokens; everything else falls through to keys.
+        "apikeys.authentication.OAuthTokenAuthentication",
         "apikeys.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -267,6 +270,37 @@ CELERY_BEAT_SCHEDULE = {
     "apikeys-expiry-notices": {"task": "apikeys.tasks.send_expiry_notices", "schedule": 3600.0},
     "accounts-housekeeping": {"task": "accounts.tasks.housekeeping", "schedule": 3600.0},
     "apikeys-purge-idempotency": {"task": "apikeys.tasks.purge_idempotency_records", "schedule": 3600.0},
+    "apikeys-purge-expired-oauth-tokens": {"task": "apikeys.tasks.purge_expired_oauth_tokens", "schedule": 3600.0},
+}
+
+# OAuth 2.0 (django-oauth-toolkit; docs/decisions.md, "OAuth 2.0"). Our application model
+# must exist before DOT's first migration runs (apikeys/migrations/0002 runs before it).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "apikeys.OAuthApplication"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # A refresh token used twice revokes its whole family (RFC 9700 4.14.2).
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],  # test-mode applications widen this to loopback http
+    "SCOPES_BACKEND_CLASS": "apikeys.oauth.CatalogueScopes",
+    "OAUTH2_VALIDATOR_CLASS": "apikeys.oauth.PortalOAuth2Validator",
+    "ACCESS_TOKEN_GENERATOR": "apikeys.oauth.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "apikeys.oauth.generate_refresh_token",
+    "CLIENT_SECRET_GENERATOR_LENGTH": 64,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    # Tokens are stored as SHA-256 checksums only, never in plain text.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -19,9 +19,11 @@ urlpatterns = [
     path("problems/<slug:slug>", views.problem_types, name="problem_type"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
+    path("", include("apikeys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("apikeys.api.urls")),
+    path("", include("apikeys.oauth_views")),  # /oauth/authorize, token, revoke, introspect
 ]
 
 handler400 = "portal.views.bad_request"

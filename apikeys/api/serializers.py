@@ -123,3 +123,59 @@ class CurrentKeyOutput(serializers.Serializer):
 
     def get_scopes(self, obj) -> list[str]:
         return sorted(obj.scopes)
+
+
+# ==== OAuth applications ====
+
+OAUTH_GRANT_NAMES = {"client-credentials": "client_credentials", "authorization-code": "authorization_code"}
+
+
+class OAuthApplicationOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    environment = serializers.CharField()
+    livemode = serializers.BooleanField()
+    client_id = serializers.CharField()
+    client_type = serializers.CharField()
+    grant_type = serializers.SerializerMethodField()
+    redirect_uris = serializers.ListField(child=serializers.CharField(), source="redirect_uri_list")
+    scopes = serializers.ListField(child=serializers.CharField(), source="allowed_scopes")
+    created_at = serializers.DateTimeField(source="created")
+    updated_at = serializers.DateTimeField(source="updated")
+    created_by = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
+    secret_rotated_at = serializers.DateTimeField(allow_null=True)
+
+    def get_object(self, obj) -> str:
+        return "oauth_application"
+
+    def get_grant_type(self, obj) -> str:
+        return OAUTH_GRANT_NAMES.get(obj.authorization_grant_type, obj.authorization_grant_type)
+
+
+class OAuthApplicationWithSecretOutput(OAuthApplicationOutput):
+    client_secret = serializers.SerializerMethodField(help_text="Shown once; store it now. Only a hash is kept.")
+
+    def get_client_secret(self, obj) -> str:
+        return self.context["secret"]
+
+
+class OAuthApplicationCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    environment = serializers.ChoiceField(
+        choices=Environment.choices, required=False, default="", help_text="live or test; test when left out."
+    )
+    grant_type = serializers.ChoiceField(choices=["client_credentials", "authorization_code"])
+    redirect_uris = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list, max_length=10
+    )
+    scopes = serializers.ListField(child=serializers.CharField(max_length=60), min_length=1, max_length=100)
+
+
+class OAuthApplicationUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    redirect_uris = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=10)
+    scopes = serializers.ListField(child=serializers.CharField(max_length=60), required=False, max_length=100)

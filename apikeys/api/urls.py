@@ -12,4 +12,13 @@ urlpatterns = [
     path("keys/<str:key_id>", views.KeyDetailView.as_view(), name="key-detail"),
     path("keys/<str:key_id>/rotate", views.KeyRotateView.as_view(), name="key-rotate"),
     path("keys/<str:key_id>/revoke", views.KeyRevokeView.as_view(), name="key-revoke"),
+    path("oauth-applications", views.OAuthApplicationListCreateView.as_view(), name="oauth-application-list"),
+    path(
+        "oauth-applications/<str:app_id>", views.OAuthApplicationDetailView.as_view(), name="oauth-application-detail"
+    ),
+    path(
+        "oauth-applications/<str:app_id>/rotate-secret",
+        views.OAuthApplicationRotateSecretView.as_view(),
+        name="oauth-application-rotate-secret",
+    ),
 ]

@@ -32,6 +32,10 @@ from apikeys.api.serializers import (
     KeyWithSecretOutput,
     LeakReportInput,
     LeakReportOutput,
+    OAuthApplicationCreateInput,
+    OAuthApplicationOutput,
+    OAuthApplicationUpdateInput,
+    OAuthApplicationWithSecretOutput,
 )
 from apikeys.authentication import KeyContext
 from apikeys.models import KeyTemplate
@@ -305,3 +309,143 @@ class LeakReportView(PortalAPIView):
         data.is_valid(raise_exception=True)
         services.apikey_report_leaked(raw=data.validated_data["key"], meta=RequestMeta.from_request(request))
         return Response({"received": True}, status=status.HTTP_202_ACCEPTED)
+
+
+# ==== OAuth applications ====
+
+
+def _application(caller: Caller, app_id: str):
+    application = selectors.oauth_application_get(organization=caller.organization, public_id=app_id)
+    if caller.environment and application.environment != caller.environment:
+        raise Http404("No such OAuth application.")
+    return application
+
+
+def _within_ceiling(caller: Caller, scopes) -> None:
+    """A key or token managing applications grants at most the scopes it holds itself."""
+    if scopes is not None and caller.ceiling is not None:
+        beyond = sorted(set(scopes) - caller.ceiling)
+        if beyond:
+            raise exceptions.ValidationError(
+                {"scopes": [f"This credential cannot grant {scope}: it does not hold it." for scope in beyond]}
+            )
+
+
+class OAuthApplicationListCreateView(PortalAPIView):
+    required_scopes = {"GET": ("oauth_apps:read",), "POST": ("oauth_apps:manage",)}
+
+    @extend_schema(
+        operation_id="oauth_applications_list",
+        parameters=[
+            OpenApiParameter("page", int),
+            OpenApiParameter("per_page", int, description="At most 100."),
+            OpenApiParameter("sort", str, description="created_at or name, :asc or :desc."),
+            OpenApiParameter("environment", str, enum=["live", "test"]),
+            OpenApiParameter("fields", str, description="Comma-separated fields to return."),
+        ],
+        responses={200: OAuthApplicationOutput(many=True), 401: PROBLEM, 403: PROBLEM},
+    )
+    def get(self, request):
+        caller = Caller(request)
+        applications = selectors.oauth_application_list(
+            organization=caller.organization,
+            environment=caller.environment or request.query_params.get("environment") or None,
+        )
+        applications = apply_sort(
+            request, applications, allowed={"created_at": "created", "name": "name"}, default="-created"
+        )
+        return Response(paginated(request, applications, lambda rows: OAuthApplicationOutput(rows, many=True).data))
+
+    @extend_schema(
+        operation_id="oauth_applications_create",
+        request=OAuthApplicationCreateInput,
+        responses={201: OAuthApplicationWithSecretOutput, 400: PROBLEM, 403: PROBLEM},
+        description="Create a confidential client. The response carries the client secret, shown only this once.",
+    )
+    def post(self, request):
+        return self.idempotent(request, lambda: self._create(request))
+
+    def _create(self, request):
+        caller = Caller(request)
+        data = OAuthApplicationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["environment"] = values["environment"] or caller.environment or "test"
+        if caller.environment and values["environment"] != caller.environment:
+            raise exceptions.ValidationError(
+                {
+                    "environment": [
+                        f"A {caller.environment} credential can only create {caller.environment} applications."
+                    ]
+                }
+            )
+        _within_ceiling(caller, values["scopes"])
+        with service_errors():
+            application, secret = services.oauth_application_create(
+                organization=caller.organization, actor_membership=caller.membership, meta=caller.meta, **values
+            )
+        return Response(
+            OAuthApplicationWithSecretOutput(application, context={"secret": secret}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class OAuthApplicationDetailView(PortalAPIView):
+    required_scopes = {"GET": ("oauth_apps:read",), "PATCH": ("oauth_apps:manage",), "DELETE": ("oauth_apps:manage",)}
+
+    @extend_schema(operation_id="oauth_applications_retrieve", responses={200: OAuthApplicationOutput, 404: PROBLEM})
+    def get(self, request, app_id: str):
+        return Response(OAuthApplicationOutput(_application(Caller(request), app_id)).data)
+
+    @extend_schema(
+        operation_id="oauth_applications_update",
+        request=OAuthApplicationUpdateInput,
+        responses={200: OAuthApplicationOutput, 400: PROBLEM, 404: PROBLEM},
+    )
+    def patch(self, request, app_id: str):
+        caller = Caller(request)
+        application = _application(caller, app_id)
+        data = OAuthApplicationUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        _within_ceiling(caller, data.validated_data.get("scopes"))
+        with service_errors():
+            application = services.oauth_application_update(
+                application=application, actor_membership=caller.membership, meta=caller.meta, **data.validated_data
+            )
+        return Response(OAuthApplicationOutput(application).data)
+
+    @extend_schema(
+        operation_id="oauth_applications_delete",
+        responses={204: None, 404: PROBLEM},
+        description="Delete the application and revoke every token it holds.",
+    )
+    def delete(self, request, app_id: str):
+        caller = Caller(request)
+        application = _application(caller, app_id)
+        with service_errors():
+            services.oauth_application_delete(
+                application=application, actor_membership=caller.membership, meta=caller.meta
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OAuthApplicationRotateSecretView(PortalAPIView):
+    required_scopes = ("oauth_apps:manage",)
+
+    @extend_schema(
+        operation_id="oauth_applications_rotate_secret",
+        request=None,
+        responses={200: OAuthApplicationWithSecretOutput, 404: PROBLEM},
+        description="A new client secret, shown once; the old one stops working at once.",
+    )
+    def post(self, request, app_id: str):
+        return self.idempotent(request, lambda: self._rotate(request, app_id))
+
+    def _rotate(self, request, app_id: str):
+        caller = Caller(request)
+        application = _application(caller, app_id)
+        with service_errors():
+            application, secret = services.oauth_application_rotate_secret(
+                application=application, actor_membership=caller.membership, meta=caller.meta
+            )
+        return Response(OAuthApplicationWithSecretOutput(application, context={"secret": secret}).data)

@@ -40,3 +40,18 @@
     document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
   });
 })();
+
+// API keys list: a "select all" box for the bulk actions (hidden without JavaScript).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-select-all]").forEach(function (box) {
+      var name = box.getAttribute("data-select-all");
+      var boxes = box.form ? box.form.querySelectorAll('input[type=checkbox][name="' + name + '"]') : [];
+      box.hidden = boxes.length === 0;
+      box.addEventListener("change", function () {
+        boxes.forEach(function (b) { b.checked = box.checked; });
+      });
+    });
+  });
+})();
