@@ -156,15 +156,18 @@ DEMO_OAUTH_APP = ("Demo ledger sync", ["payments:read", "customers:read", "keys:
 
 def seed_oauth(world: DemoWorld) -> None:
     """A client-credentials application for Northwind in test mode. Only a hash of its
-    client secret is stored, so the secret is in the report only when it is created."""
+    client secret is stored, so, as for the demo keys, the secret is kept on file and an
+    application whose secret is not on file gets a new one."""
     from apikeys.models import OAuthApplication
-    from apikeys.services import oauth_application_create
+    from apikeys.services import oauth_application_create, oauth_application_rotate_secret
 
     organization = world.organizations["developer"]
     owner = Membership.objects.get(organization=organization, user=world.users["owner@northwind.test"])
     name, scopes = DEMO_OAUTH_APP
+    path = _secrets_file()
+    known = json.loads(path.read_text()) if path.exists() else {}
     application = OAuthApplication.objects.filter(organization=organization, name=name).first()
-    secret = None
+    secret = known.get(application.public_id) if application else None
     if application is None:
         application, secret = oauth_application_create(
             organization=organization,
@@ -176,13 +179,19 @@ def seed_oauth(world: DemoWorld) -> None:
             scopes=scopes,
             description="Created by seed_demo.",
         )
+    elif secret is None:
+        application, secret = oauth_application_rotate_secret(application=application, actor_membership=owner)
+    known[application.public_id] = secret
+    path.write_text(json.dumps(known, indent=2))
+    path.chmod(0o600)
     world.report["oauth_applications"] = [
         {
             "id": application.public_id,
             "name": application.name,
             "environment": application.environment,
             "client_id": application.client_id,
-            "client_secret": secret,  # None after the first run: only its hash is kept
+            "client_secret": secret,
+            "token_url": f"{settings.PORTAL_BASE_URL}/oauth/token",
             "scopes": application.allowed_scopes,
         }
     ]

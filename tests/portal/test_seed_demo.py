@@ -66,3 +66,18 @@ def test_a_demo_key_whose_secret_was_lost_is_rotated_to_a_working_one(client, va
     key_cache.clear()
     response = client.get("/api/v1/keys/current", HTTP_AUTHORIZATION=f"Bearer {second['api_keys'][0]['key']}")
     assert response.status_code == 200
+
+
+def test_the_printed_demo_oauth_client_gets_a_token_that_calls_the_api(client, var_dir):
+    _seed_json()
+    report = _seed_json()  # the second run still prints a working secret
+    app = report["oauth_applications"][0]
+    token = client.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"]},
+    )
+    assert token.status_code == 200, token.content
+    access = token.json()["access_token"]
+    response = client.get("/api/v1/keys/current", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert response.status_code in {200, 403}, response.content
+    assert response.status_code != 401

@@ -23,6 +23,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user['email']:<26} {user['role']}{where}")
         for key in report.get("api_keys", []):
             self.stdout.write(f"  {key['name']:<26} {key['key']}")
+        for app in report.get("oauth_applications", []):
+            self.stdout.write(f"  {app['name']:<26} client_id={app['client_id']} client_secret={app['client_secret']}")
 
 
 def _dumps(data) -> str:
