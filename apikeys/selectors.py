@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Organization
-from apikeys.models import ApiKey, OAuthApplication
+from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, OAuthApplication, RequestLog
 
 
 def apikey_list(
@@ -76,3 +76,37 @@ def oauth_application_get(*, organization: Organization | int, public_id: str) -
     if application is None:
         raise Http404("No such OAuth application.")
     return application
+
+
+# ==== Templates, naming policy, request logs ====
+
+
+def key_template_list(*, organization: Organization | int) -> list[KeyTemplate]:
+    return list(KeyTemplate.objects.filter(organization=organization).order_by("name"))
+
+
+def key_template_get(*, organization: Organization | int, public_id: str) -> KeyTemplate:
+    template = KeyTemplate.objects.filter(organization=organization, public_id=public_id).first()
+    if template is None:
+        raise Http404("No such key template.")
+    return template
+
+
+def key_policy_get(*, organization: Organization | int) -> KeyPolicy | None:
+    return KeyPolicy.objects.filter(organization=organization).first()
+
+
+def request_log_recent(*, organization: Organization | int, key: ApiKey, limit: int) -> list[RequestLog]:
+    """The newest requests made with `key`, newest first (the key detail page's usage table)."""
+    return list(
+        RequestLog.objects.filter(organization=organization, api_key=key).order_by("-created_at", "-id")[:limit]
+    )
+
+
+def request_log_client_ips(*, organization: Organization | int, since, limit: int) -> set[str]:
+    """Addresses that called the API with the organisation's credentials since `since`."""
+    return set(
+        RequestLog.objects.filter(organization=organization, created_at__gte=since, ip__isnull=False)
+        .values_list("ip", flat=True)
+        .distinct()[:limit]
+    )

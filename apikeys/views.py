@@ -46,7 +46,7 @@ from apikeys.forms import (
     split_commas,
     split_lines,
 )
-from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, OAuthApplication, RequestLog
+from apikeys.models import ApiKey, KeyTemplate, OAuthApplication
 from portal.lib.geo import country_of
 from portal.lib.keys import PREFIXES
 from portal.problems import ProblemException
@@ -147,7 +147,7 @@ def _status(key: ApiKey, now) -> str:
 
 
 def _templates(organization) -> list[KeyTemplate]:
-    return list(KeyTemplate.objects.filter(organization=organization).order_by("name"))
+    return selectors.key_template_list(organization=organization)
 
 
 # ---- keys list and bulk actions -----------------------------------------------------------
@@ -276,7 +276,7 @@ def key_create(request):
             raise Http404("No such key template.")
         initial = KeyCreateForm.initial_from_template(template)
     form = KeyCreateForm(request.POST or None, actor=membership, initial=initial)
-    policy = KeyPolicy.objects.filter(organization=organization).first()
+    policy = selectors.key_policy_get(organization=organization)
     if policy is not None and policy.name_pattern:
         form.fields["name"].help_text = policy.name_message or f"Must match {policy.name_pattern}."
     if request.method == "POST" and form.is_valid():
@@ -311,9 +311,7 @@ def _detail_context(request, key: ApiKey, **extra) -> dict:
     membership = _membership(request)
     organization = membership.organization
     can_manage = _can_manage(membership, key) and key.revoked_at is None
-    usage = list(
-        RequestLog.objects.filter(organization=organization, api_key=key).order_by("-created_at", "-id")[:USAGE_ROWS]
-    )
+    usage = selectors.request_log_recent(organization=organization, key=key, limit=USAGE_ROWS)
     audit = []
     if membership.has_perm("audit:read"):
         audit = list(
@@ -427,10 +425,7 @@ def _template_values(form) -> dict:
 
 
 def _template_get(organization, public_id: str) -> KeyTemplate:
-    template = KeyTemplate.objects.filter(organization=organization, public_id=public_id).first()
-    if template is None:
-        raise Http404("No such key template.")
-    return template
+    return selectors.key_template_get(organization=organization, public_id=public_id)
 
 
 @org_permission_required("key_templates:manage")
@@ -508,7 +503,7 @@ def template_delete(request, public_id: str):
 @_problems_as_403
 def naming_policy(request):
     membership = _membership(request)
-    policy = KeyPolicy.objects.filter(organization=membership.organization).first()
+    policy = selectors.key_policy_get(organization=membership.organization)
     initial = {"name_pattern": policy.name_pattern, "name_message": policy.name_message} if policy else {}
     form = KeyPolicyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -664,11 +659,7 @@ def _block_subjects(organization) -> tuple[dict[str, ApiKey], set[str]]:
         f"key:{key.pk}": key for key in selectors.apikey_list(organization=organization).filter(revoked_at__isnull=True)
     }
     since = timezone.now() - BLOCK_IP_WINDOW
-    ips = set(
-        RequestLog.objects.filter(organization=organization, created_at__gte=since, ip__isnull=False)
-        .values_list("ip", flat=True)
-        .distinct()[:MAX_BLOCK_IPS]
-    )
+    ips = selectors.request_log_client_ips(organization=organization, since=since, limit=MAX_BLOCK_IPS)
     ips |= {key.last_used_ip for key in keys.values() if key.last_used_ip}
     return keys, ips
 
