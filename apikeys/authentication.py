@@ -181,6 +181,18 @@ def invalid_key(detail: str) -> ProblemException:
     return _unauthenticated(detail, "invalid-api-key", "Invalid API key")
 
 
+for _slug, _title, _help in (
+    ("invalid-api-key", "Invalid API key", "The value is not one of our keys: check for a typo or a truncated paste."),
+    ("revoked-api-key", "Revoked API key", "The key was revoked; create or rotate a key in the portal."),
+    ("expired-api-key", "Expired API key", "The key passed its expiry date; extend it or create a new one."),
+    ("rotated-api-key", "Rotated API key", "The key was rotated and its previous secret's grace period is over."),
+    ("ip-not-allowed", "IP address not allowed", "The key has an IP allowlist that does not include the caller."),
+    ("country-not-allowed", "Country not allowed", "The key has a country allowlist that excludes the caller."),
+    ("insufficient-scope", "Missing scope", "The credential lacks a scope this endpoint requires."),
+):
+    register_problem_type(_slug, _title, _help)
+
+
 def revoked_key() -> ProblemException:
     return _unauthenticated("This API key has been revoked.", "revoked-api-key", "Revoked API key")
 
@@ -299,6 +311,12 @@ class ApiKeyAuthentication(BaseAuthentication):
 ACCESS_TOKEN_PREFIX = "oat_"
 
 register_problem_type(
+    "revoked-access-token",
+    "Revoked access token",
+    "The access token was revoked (by the client, an uninstall or a deleted application); get a new one.",
+)
+
+register_problem_type(
     "invalid-access-token",
     "Invalid access token",
     "The OAuth access token is unknown, revoked or malformed; get a new one from /oauth/token.",
@@ -385,6 +403,19 @@ token_cache = TokenCache()
 
 def invalid_token(detail: str) -> ProblemException:
     return _unauthenticated(detail, "invalid-access-token", "Invalid access token")
+
+
+def revoked_credential(context: KeyContext) -> ProblemException:
+    """The answer when the revocation marker is set: worded for a key or for a token.
+
+    A key's cached row is dropped at once; a token's cached context simply stays refused,
+    since its marker outlives the cache entry."""
+    if context.credential_pk < 0:  # OAuth access tokens carry the negated application pk
+        return _unauthenticated(
+            "This access token has been revoked; get a new one.", "revoked-access-token", "Revoked access token"
+        )
+    key_cache.invalidate(context.lookup_id)
+    return revoked_key()
 
 
 def authenticate_token(raw: str) -> KeyContext:

@@ -27,11 +27,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys import capture
-from apikeys.authentication import KeyContext, key_cache, revoked_key
+from apikeys.authentication import KeyContext, revoked_credential
 from apikeys.models import IdempotencyRecord
 from apikeys.permissions import HasScopes
 from apikeys.ratelimit import Tier, limiter, tiers_for_key
-from portal.problems import ProblemException
+from portal.problems import ProblemException, register_problem_type
+
+register_problem_type(
+    "rate-limit-penalty", "Temporarily blocked", "The caller kept going past its limit; wait for Retry-After."
+)
+register_problem_type(
+    "idempotency-key-reused", "Idempotency key reused", "The key was used before with a different request."
+)
+register_problem_type(
+    "idempotency-key-in-use", "Request in progress", "A request with this key is still running; retry shortly."
+)
 
 IDEMPOTENCY_TTL = 24 * 60 * 60
 SESSION_REQUESTS_PER_HOUR = 3600  # the portal's own pages calling the API as a signed-in member
@@ -106,8 +116,7 @@ class PortalAPIView(APIView):
             ip_subject=f"ip:{ip}" if ip else None,
         )
         if decision.revoked:
-            key_cache.invalidate(context.lookup_id)
-            raise revoked_key()
+            raise revoked_credential(context)
         request._ratelimit = decision
         if decision.blocked:
             raise ProblemException(

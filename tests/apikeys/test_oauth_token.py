@@ -156,7 +156,8 @@ def test_the_revocation_marker_wins_over_another_process_cache(client, world, dj
     token_cache._entries[token_checksum(token)] = (float("inf"), stale)  # as if another process still had it
     response = client.get(CURRENT, **bearer(token))
     assert response.status_code == 401
-    assert response.json()["type"].endswith("/revoked-api-key")
+    assert response.json()["type"].endswith("/revoked-access-token")
+    assert "access token has been revoked" in response.json()["detail"]
 
 
 def test_a_client_cannot_revoke_another_clients_token(client, world):
