@@ -242,6 +242,8 @@ def test_seed_demo_creates_a_client_credentials_application_once(db, settings, t
 
     first = seed_demo().report["oauth_applications"][0]
     second = seed_demo().report["oauth_applications"][0]
-    assert first["client_secret"] and second["client_secret"] is None
+    # The secret is kept on file in var/, so every run prints the same working one.
+    assert first["client_secret"] and second["client_secret"] == first["client_secret"]
+    assert OAuthApplication.objects.filter(organization__slug="northwind", name=first["name"]).count() == 1
     assert first["id"] == second["id"] and first["environment"] == "test"
     assert OAuthApplication.objects.filter(public_id=first["id"], organization__slug="northwind").exists()
