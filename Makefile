@@ -56,7 +56,19 @@ format: dev-deps
 check-migrations: deps
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## Hot-path figures (docs/benchmarks.md): gunicorn + wrk against the local PostgreSQL and Redis, then in-process.
 bench: dev-deps
+	$(BIN)/pip install -q -r requirements-bench.txt
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's wrk for the HTTP benchmark"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null); \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null); \
+	  else \
+	    echo "wrk is missing and cannot be installed without root: the HTTP benchmark will be skipped"; \
+	  fi; \
+	fi
 	$(BIN)/python bench/run_all.py
 
 clean:
