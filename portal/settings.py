@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "accounts",
     "oauth2_provider",
     "apikeys",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -271,7 +272,18 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-housekeeping": {"task": "accounts.tasks.housekeeping", "schedule": 3600.0},
     "apikeys-purge-idempotency": {"task": "apikeys.tasks.purge_idempotency_records", "schedule": 3600.0},
     "apikeys-purge-expired-oauth-tokens": {"task": "apikeys.tasks.purge_expired_oauth_tokens", "schedule": 3600.0},
+    "webhooks-dispatch-due-deliveries": {"task": "webhooks.tasks.dispatch_due_deliveries", "schedule": 1.0},
+    "webhooks-sweep-unfanned-events": {"task": "webhooks.tasks.sweep_unfanned_events", "schedule": 60.0},
+    "webhooks-purge-old": {"task": "webhooks.tasks.purge_old_webhooks", "schedule": 86400.0},
 }
+
+# Webhooks (docs/decisions.md, "Webhooks"). Private, loopback and link-local delivery
+# targets are allowed only in development (the embedded profile and tests deliver to a
+# receiver on 127.0.0.1); cloud metadata addresses are refused regardless.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=not PRODUCTION)
+# How long a dispatched or in-flight delivery is left alone before it is handed out
+# again (a worker killed mid-send); keep it above the 15 s delivery timeout.
+WEBHOOKS_LEASE_SECONDS = env_int("WEBHOOKS_LEASE_SECONDS", 60, minimum=1)
 
 # OAuth 2.0 (django-oauth-toolkit; docs/decisions.md, "OAuth 2.0"). Our application model
 # must exist before DOT's first migration runs (apikeys/migrations/0002 runs before it).
@@ -308,6 +320,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The public API of the developer portal. Errors are RFC 9457 problem documents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+    },
 }
 
 # --- Internationalisation, static ----------------------------------------------------

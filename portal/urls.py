@@ -23,6 +23,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("apikeys.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("", include("apikeys.oauth_views")),  # /oauth/authorize, token, revoke, introspect
 ]
 

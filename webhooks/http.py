@@ -1,0 +1,153 @@
+"""The one outbound HTTP path for webhook deliveries.
+
+`post()` checks and resolves the URL through the SSRF guard, connects to the checked
+address (Host header and TLS SNI/certificate name stay the URL's host), sends once,
+never follows a redirect, reads at most 4 KB of the response, and classifies every
+failure. Connect timeout 5 s; the whole exchange gets a 15 s budget, re-armed on the
+socket before each phase. Tests replace nothing here: they point endpoints at a
+receiver on 127.0.0.1 with private addresses allowed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from portal.lib import ssrf
+
+CONNECT_TIMEOUT = 5.0
+TOTAL_TIMEOUT = 15.0
+MAX_RESPONSE_BYTES = 4096
+USER_AGENT = "DeveloperPortal-Webhooks/1.0"
+
+
+@dataclass
+class Result:
+    status_code: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error_class: str = ""  # "", dns, connection, tls, timeout, blocked, 3xx, 4xx, 5xx, protocol
+    error: str = ""
+    latency_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_class and self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds from a `Retry-After` header given as a number (dates are ignored)."""
+        raw = self.headers.get("retry-after", "").strip()
+        return int(raw) if raw.isdigit() else None
+
+
+def classify_status(status: int) -> str:
+    if 200 <= status < 300:
+        return ""
+    if 300 <= status < 400:
+        return "3xx"
+    if 400 <= status < 500:
+        return "4xx"
+    if status >= 500:
+        return "5xx"
+    return "protocol"
+
+
+def classify_exception(exc: BaseException) -> str:
+    if isinstance(exc, ssrf.BlockedURL):
+        return "dns" if exc.reason == "dns" else "blocked"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, http.client.HTTPException):
+        return "protocol"
+    return "connection"
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, target: ssrf.Target):
+        super().__init__(target.host, target.port, timeout=CONNECT_TIMEOUT)
+        self._address = target.address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, target: ssrf.Target):
+        super().__init__(target.host, target.port, timeout=CONNECT_TIMEOUT, context=ssl.create_default_context())
+        self._address = target.address
+
+    def connect(self):
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        # The certificate is checked against the URL's host name, not the address.
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+def _host_header(target: ssrf.Target) -> str:
+    default = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+def request_headers(*, url: str, headers: dict[str, str]) -> dict[str, str]:
+    """The exact headers `post` sends (recorded on the attempt)."""
+    scheme, host, port, _ = ssrf.check_url(url, allow_private=True)
+    target = ssrf.Target(scheme, host, port, "/", host)
+    return {
+        "Host": _host_header(target),
+        "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        **headers,
+    }
+
+
+def post(*, url: str, headers: dict[str, str], body: bytes, require_https: bool = False) -> Result:
+    started = time.monotonic()
+    deadline = started + TOTAL_TIMEOUT
+    result = Result()
+    conn = None
+    try:
+        target = ssrf.resolve(
+            url,
+            allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_URLS,
+            require_https=require_https,
+            timeout=CONNECT_TIMEOUT,
+        )
+        conn = (_PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection)(target)
+        conn.connect()
+        sock = conn.sock  # getresponse() may drop conn.sock; the socket stays open until close()
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+        sent = {**request_headers(url=url, headers=headers), "Content-Length": str(len(body))}
+        for name, value in sent.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        response = conn.getresponse()
+        result.status_code = response.status
+        result.headers = {k.lower(): v for k, v in response.getheaders()}
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        result.body = response.read(MAX_RESPONSE_BYTES)
+        result.error_class = classify_status(response.status)
+        if result.error_class:
+            result.error = f"HTTP {response.status} {response.reason}"[:300]
+        if time.monotonic() > deadline:
+            result.error_class, result.error = "timeout", f"No complete answer within {TOTAL_TIMEOUT:.0f} s."
+    except Exception as exc:  # every failure is recorded on the attempt, none escapes
+        result.error_class = classify_exception(exc)
+        result.error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
+    finally:
+        if conn is not None:
+            conn.close()
+        result.latency_ms = int((time.monotonic() - started) * 1000)
+    return result

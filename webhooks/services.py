@@ -1,0 +1,691 @@
+"""Webhooks' write path: the outbox, fan-out, the dispatcher, one delivery attempt, and
+the endpoint operations the portal pages and the API share.
+
+The delivery state machine lives in the database (docs/decisions.md, "Webhooks"):
+
+    event_record (caller's transaction) --on_commit--> event_fan_out: one pending
+    Delivery per subscribed endpoint, next_attempt_at = now
+    deliveries_dispatch (beat, every second): claim due rows with SELECT ... FOR UPDATE
+    SKIP LOCKED, set the dispatch lease, enqueue send_delivery(id)
+    delivery_attempt (worker): claim the attempt with a conditional update (the send
+    lease), POST once, record the Attempt, then succeed, reschedule or fail.
+
+A task lost with its worker or its broker is handed out again when its lease ends, and
+a duplicate task finds the attempt claimed or done, so nothing is lost or sent twice
+at once. Retries are never countdowns in the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Membership, Organization, User
+from accounts.services import RequestMeta, audit_record
+from accounts.services.audit import SYSTEM
+from portal.emails import absolute_url, send_templated_email
+from portal.lib import ssrf, webhook_signing
+from webhooks import catalogue
+from webhooks import http as webhook_http
+from webhooks.models import Attempt, Delivery, Endpoint, Event, ReceivedRequest, Receiver
+
+log = logging.getLogger(__name__)
+
+# Delays before attempts 2..8 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE: tuple[int, ...] = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
+JITTER = 0.1  # +-10 % of each delay, so endpoints that failed together do not retry together
+MAX_RETRY_AFTER = 10 * 3600
+FAILING_DISABLE_AFTER = timedelta(days=5)
+ROTATION_GRACE = timedelta(hours=24)
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_CUSTOM_HEADERS = 20
+RESERVED_HEADERS = {
+    "host",
+    "content-type",
+    "content-length",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "connection",
+    "transfer-encoding",
+}
+DISPATCH_BATCH = 500
+FAN_OUT_SWEEP_AFTER = timedelta(seconds=30)
+RECEIVER_KEEP = 50
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
+
+
+# ---- the retry schedule -----------------------------------------------------------------
+
+
+def retry_delay(*, attempts_made: int, retry_after: int | None = None, rand: Callable[[], float] = random.random):
+    """Seconds until the next attempt after `attempts_made` failed ones, or None when done.
+
+    A `Retry-After` (429 and 503) replaces the scheduled delay, capped at 10 h; it does
+    not add attempts.
+    """
+    if attempts_made >= MAX_ATTEMPTS:
+        return None
+    base = RETRY_SCHEDULE[attempts_made - 1]
+    if retry_after is not None:
+        return float(min(max(retry_after, 1), MAX_RETRY_AFTER))
+    return base * (1 + JITTER * (2 * rand() - 1))
+
+
+# ---- the outbox ---------------------------------------------------------------------------
+
+
+def _payload(event: Event) -> bytes:
+    body = {
+        "id": event.public_id,
+        "type": event.type,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "livemode": event.livemode,
+        "data": event.data,
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_record(*, organization: Organization, livemode: bool, type: str, data: dict) -> Event:
+    """Record an event inside the caller's transaction (the outbox).
+
+    After that transaction commits, a delivery is created for every enabled endpoint of
+    the organisation and mode that subscribes to `type`, and the first attempts are
+    queued. A rolled-back transaction leaves no event and sends nothing. Raises
+    ValueError for an unknown type, data that does not fit the type's schema, or a
+    payload over 256 KB.
+    """
+    event_type = catalogue.get(type)
+    problems = catalogue.data_problems(event_type, data)
+    if problems:
+        raise ValueError(f"{type} data does not fit its schema: {'; '.join(problems)}")
+    event = Event(organization=organization, livemode=livemode, type=type, data=data)
+    if len(_payload(event)) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"An event payload may be at most {MAX_PAYLOAD_BYTES // 1024} KB.")
+    event.save()
+    event_id = event.pk
+    transaction.on_commit(lambda: _fan_out_and_dispatch(event_id), robust=True)
+    return event
+
+
+def _fan_out_and_dispatch(event_id: int) -> None:
+    created = event_fan_out(event_id=event_id)
+    if created:
+        deliveries_dispatch(event_id=event_id)
+
+
+def event_fan_out(*, event_id: int) -> int:
+    """Create the event's deliveries (idempotent: one original delivery per endpoint)."""
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None or event.fanned_out_at is not None:
+        return 0
+    now = timezone.now()
+    endpoints = [
+        e
+        for e in Endpoint.objects.filter(organization_id=event.organization_id, livemode=event.livemode, enabled=True)
+        if e.subscribes_to(event.type)
+    ]
+    with transaction.atomic():
+        Delivery.objects.bulk_create(
+            [_new_delivery(event, endpoint, now) for endpoint in endpoints],
+            ignore_conflicts=True,
+        )
+        Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
+    return len(endpoints)
+
+
+def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, *, is_resend: bool = False) -> Delivery:
+    return Delivery(
+        organization_id=event.organization_id,
+        event=event,
+        endpoint=endpoint,
+        event_type=event.type,
+        livemode=event.livemode,
+        webhook_id=event.public_id,
+        is_resend=is_resend,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+# ---- the dispatcher ------------------------------------------------------------------------
+
+
+def deliveries_claim_due(*, limit: int = DISPATCH_BATCH, event_id: int | None = None) -> list[int]:
+    """Claim up to `limit` due deliveries for this caller: set their dispatch lease.
+
+    Two dispatchers running at once never claim the same row: on PostgreSQL the rows
+    are locked with FOR UPDATE SKIP LOCKED; SQLite's immediate transactions serialise
+    the whole claim.
+    """
+    now = timezone.now()
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
+        Q(dispatched_until__isnull=True) | Q(dispatched_until__lt=now)
+    )
+    if event_id is not None:
+        due = due.filter(event_id=event_id)
+    with transaction.atomic():
+        ids = list(
+            due.order_by("next_attempt_at").select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(dispatched_until=now + _lease())
+    return ids
+
+
+def deliveries_dispatch(*, limit: int = DISPATCH_BATCH, event_id: int | None = None) -> int:
+    """Claim due deliveries and enqueue one send task for each (after the claim commits)."""
+    from webhooks.tasks import send_delivery
+
+    ids = deliveries_claim_due(limit=limit, event_id=event_id)
+    for delivery_id in ids:
+        send_delivery.delay(delivery_id)
+    return len(ids)
+
+
+def events_sweep_unfanned() -> int:
+    """Fan out events whose on-commit fan-out never ran (the process died after the commit)."""
+    cutoff = timezone.now() - FAN_OUT_SWEEP_AFTER
+    ids = list(
+        Event.objects.filter(fanned_out_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:DISPATCH_BATCH]
+    )
+    for event_id in ids:
+        event_fan_out(event_id=event_id)
+    return len(ids)
+
+
+# ---- one attempt ----------------------------------------------------------------------------
+
+
+def _rate_limited(endpoint: Endpoint, now: datetime) -> bool:
+    if not endpoint.rate_limit_per_second:
+        return False
+    key = f"whrl:{endpoint.pk}:{int(now.timestamp())}"
+    cache.add(key, 0, timeout=5)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        return False
+    return count > endpoint.rate_limit_per_second
+
+
+def delivery_attempt(*, delivery_id: int) -> Attempt | None:
+    """Make the next attempt of a delivery, if it is due and nobody else is making it.
+
+    Returns the recorded Attempt, or None when there was nothing to do (done already,
+    not due, or another worker holds the send lease). Safe to call twice.
+    """
+    now = timezone.now()
+    delivery = Delivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != Delivery.Status.PENDING or delivery.next_attempt_at > now:
+        return None
+    endpoint, event = delivery.endpoint, delivery.event
+    seen = delivery.attempt_count
+    if not endpoint.enabled:
+        _finish(delivery, seen, status=Delivery.Status.FAILED, error=f"Endpoint disabled: {endpoint.disabled_reason}")
+        return None
+    if _rate_limited(endpoint, now):
+        # Over the endpoint's per-second limit: try again in the next second, no attempt used.
+        Delivery.objects.filter(pk=delivery.pk, attempt_count=seen, status=Delivery.Status.PENDING).update(
+            next_attempt_at=now + timedelta(seconds=1 + random.random()), dispatched_until=None
+        )
+        return None
+    claimed = (
+        Delivery.objects.filter(
+            pk=delivery.pk, status=Delivery.Status.PENDING, attempt_count=seen, next_attempt_at__lte=now
+        )
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .update(sending_until=now + _lease())
+    )
+    if not claimed:
+        return None
+
+    body = _payload(event)
+    timestamp = int(now.timestamp())
+    signed = webhook_signing.headers(
+        secrets=endpoint.signing_secrets(now), msg_id=delivery.webhook_id, timestamp=timestamp, body=body
+    )
+    custom = {k: v for k, v in (endpoint.headers or {}).items() if k.lower() not in RESERVED_HEADERS}
+    outgoing = {**custom, **signed}
+    result = webhook_http.post(url=endpoint.url, headers=outgoing, body=body, require_https=endpoint.livemode)
+    try:
+        sent_headers = {
+            **webhook_http.request_headers(url=endpoint.url, headers=outgoing),
+            "Content-Length": str(len(body)),
+        }
+    except ssrf.BlockedURL:
+        sent_headers = outgoing
+    return _record(delivery, seen, now, sent_headers, body, result)
+
+
+def _record(delivery: Delivery, seen: int, started: datetime, sent_headers, body: bytes, result) -> Attempt:
+    endpoint = delivery.endpoint
+    number = seen + 1
+    now = timezone.now()
+    with transaction.atomic():
+        attempt = Attempt.objects.create(
+            delivery=delivery,
+            number=number,
+            started_at=started,
+            url=endpoint.url,
+            request_headers=sent_headers,
+            request_body=body.decode(),
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            response_headers=result.headers,
+            response_body=result.body[: webhook_http.MAX_RESPONSE_BYTES].decode("utf-8", "replace"),
+            error_class=result.error_class,
+            error=result.error,
+            succeeded=result.ok,
+        )
+        common = {
+            "attempt_count": number,
+            "last_attempt_at": started,
+            "last_status_code": result.status_code,
+            "last_error": result.error[:300],
+            "sending_until": None,
+            "dispatched_until": None,
+        }
+        if result.ok:
+            Delivery.objects.filter(pk=delivery.pk, attempt_count=seen).update(
+                status=Delivery.Status.SUCCEEDED, next_attempt_at=None, completed_at=now, **common
+            )
+            if endpoint.failing_since is not None:
+                Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            return attempt
+        if endpoint.failing_since is None:
+            Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=started)
+            endpoint.failing_since = started
+        if result.status_code == 410:
+            delay = None
+            endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.", actor=None, notify=True)
+        else:
+            retry_after = result.retry_after if result.status_code in (429, 503) else None
+            delay = retry_delay(attempts_made=number, retry_after=retry_after)
+        if delay is None:
+            Delivery.objects.filter(pk=delivery.pk, attempt_count=seen).update(
+                status=Delivery.Status.FAILED, next_attempt_at=None, completed_at=now, **common
+            )
+            audit_record(
+                action="webhook.delivery_failed",
+                actor=None,
+                organization=delivery.organization,
+                target=delivery,
+                details={
+                    "endpoint": endpoint.public_id,
+                    "event": delivery.webhook_id,
+                    "attempts": number,
+                    "last_error": result.error,
+                },
+            )
+            log.warning(
+                "webhook delivery failed for good",
+                extra={"delivery": delivery.public_id, "endpoint": endpoint.public_id, "attempts": number},
+            )
+        else:
+            Delivery.objects.filter(pk=delivery.pk, attempt_count=seen).update(
+                next_attempt_at=now + timedelta(seconds=delay), **common
+            )
+        if endpoint.enabled and endpoint.failing_since and now - endpoint.failing_since >= FAILING_DISABLE_AFTER:
+            endpoint_disable(
+                endpoint=endpoint,
+                reason="Every delivery attempt failed for 5 days.",
+                actor=None,
+                notify=True,
+            )
+    return attempt
+
+
+def _finish(delivery: Delivery, seen: int, *, status: str, error: str) -> None:
+    Delivery.objects.filter(pk=delivery.pk, attempt_count=seen, status=Delivery.Status.PENDING).update(
+        status=status, next_attempt_at=None, completed_at=timezone.now(), last_error=error[:300], dispatched_until=None
+    )
+
+
+# ---- endpoints ---------------------------------------------------------------------------
+
+
+def _clean_endpoint_fields(
+    *, url: str, livemode: bool, event_types: Iterable[str], headers: dict[str, str], rate_limit_per_second
+) -> tuple[list[str], dict[str, str]]:
+    errors: dict[str, list[str]] = {}
+    try:
+        ssrf.check_url(url, allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_URLS, require_https=livemode)
+    except ssrf.BlockedURL as exc:
+        errors["url"] = [str(exc)]
+    types = list(dict.fromkeys(event_types or []))
+    unknown = [t for t in types if t not in catalogue.BY_NAME]
+    if unknown:
+        errors["event_types"] = [f"Unknown event types: {', '.join(unknown)}."]
+    headers = dict(headers or {})
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        errors["headers"] = [f"At most {MAX_CUSTOM_HEADERS} custom headers."]
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            errors.setdefault("headers", []).append("Header names and values are strings.")
+        elif name.lower() in RESERVED_HEADERS:
+            errors.setdefault("headers", []).append(f"{name} is set by the portal and cannot be overridden.")
+        elif not name or any(c in name for c in " :\r\n\t") or any(c in value for c in "\r\n"):
+            errors.setdefault("headers", []).append(f"{name!r} is not a valid header.")
+    if rate_limit_per_second is not None and rate_limit_per_second < 1:
+        errors["rate_limit_per_second"] = ["Must be at least 1."]
+    if errors:
+        raise ValidationError(errors)
+    return types, headers
+
+
+def endpoint_create(
+    *,
+    organization: Organization,
+    actor: User | None,
+    livemode: bool,
+    url: str,
+    description: str = "",
+    event_types: Iterable[str] = (),
+    headers: dict[str, str] | None = None,
+    rate_limit_per_second: int | None = None,
+    meta: RequestMeta = SYSTEM,
+) -> Endpoint:
+    types, headers = _clean_endpoint_fields(
+        url=url, livemode=livemode, event_types=event_types, headers=headers or {},
+        rate_limit_per_second=rate_limit_per_second,
+    )  # fmt: skip
+    endpoint = Endpoint(
+        organization=organization,
+        livemode=livemode,
+        url=url,
+        description=description,
+        event_types=types,
+        headers=headers,
+        rate_limit_per_second=rate_limit_per_second,
+    )
+    endpoint.set_secret(webhook_signing.generate_secret())
+    with transaction.atomic():
+        endpoint.save()
+        audit_record(
+            action="webhook.endpoint_created",
+            actor=actor,
+            organization=organization,
+            meta=meta,
+            target=endpoint,
+            details={"url": url, "livemode": livemode},
+        )
+    return endpoint
+
+
+def endpoint_update(*, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM, **changes: Any) -> Endpoint:
+    allowed = {"url", "description", "event_types", "headers", "rate_limit_per_second"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise TypeError(f"endpoint_update got unexpected fields {sorted(unknown)}")
+    merged = {name: changes.get(name, getattr(endpoint, name)) for name in allowed}
+    types, headers = _clean_endpoint_fields(
+        url=merged["url"], livemode=endpoint.livemode, event_types=merged["event_types"], headers=merged["headers"],
+        rate_limit_per_second=merged["rate_limit_per_second"],
+    )  # fmt: skip
+    merged["event_types"], merged["headers"] = types, headers
+    for name, value in merged.items():
+        setattr(endpoint, name, value)
+    endpoint.updated_at = timezone.now()
+    with transaction.atomic():
+        endpoint.save(update_fields=[*allowed, "updated_at"])
+        audit_record(
+            action="webhook.endpoint_updated",
+            actor=actor,
+            organization=endpoint.organization,
+            meta=meta,
+            target=endpoint,
+            details={"fields": sorted(changes)},
+        )
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM) -> None:
+    with transaction.atomic():
+        audit_record(
+            action="webhook.endpoint_deleted",
+            actor=actor,
+            organization=endpoint.organization,
+            meta=meta,
+            target=endpoint,
+            details={"url": endpoint.url},
+        )
+        endpoint.delete()
+
+
+def endpoint_disable(
+    *, endpoint: Endpoint, reason: str, actor: User | None, notify: bool = False, meta: RequestMeta = SYSTEM
+) -> Endpoint:
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
+            enabled=False, disabled_reason=reason[:200], disabled_at=now, updated_at=now
+        )
+        endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason[:200], now
+        if not changed:
+            return endpoint
+        audit_record(
+            action="webhook.endpoint_disabled",
+            actor=actor,
+            organization=endpoint.organization,
+            meta=meta,
+            target=endpoint,
+            details={"reason": reason},
+        )
+        if notify:
+            admins = Membership.objects.filter(
+                organization_id=endpoint.organization_id, role__in=["owner", "admin"]
+            ).select_related("user")
+            send_templated_email(
+                to=[m.user.email for m in admins],
+                template="webhook_endpoint_disabled",
+                context={
+                    "organization": endpoint.organization.name,
+                    "endpoint_url": endpoint.url,
+                    "reason": reason,
+                    "link": absolute_url(f"/webhooks/endpoints/{endpoint.public_id}/"),
+                },
+            )
+    return endpoint
+
+
+def endpoint_enable(*, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM) -> Endpoint:
+    now = timezone.now()
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=now
+        )
+        endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since = True, "", None, None
+        audit_record(
+            action="webhook.endpoint_enabled", actor=actor, organization=endpoint.organization, meta=meta,
+            target=endpoint,
+        )  # fmt: skip
+    return endpoint
+
+
+def endpoint_rotate_secret(*, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM) -> str:
+    """A new secret signs from now on; the old one also signs for 24 hours."""
+    secret = webhook_signing.generate_secret()
+    now = timezone.now()
+    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+    endpoint.previous_secret_valid_until = now + ROTATION_GRACE
+    endpoint.set_secret(secret)
+    endpoint.updated_at = now
+    with transaction.atomic():
+        endpoint.save(
+            update_fields=["secret_encrypted", "previous_secret_encrypted", "previous_secret_valid_until", "updated_at"]
+        )
+        audit_record(
+            action="webhook.secret_rotated", actor=actor, organization=endpoint.organization, meta=meta,
+            target=endpoint,
+        )  # fmt: skip
+    return secret
+
+
+def endpoint_reveal_secret(*, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM) -> str:
+    audit_record(
+        action="webhook.secret_revealed", actor=actor, organization=endpoint.organization, meta=meta, target=endpoint
+    )
+    return endpoint.secret
+
+
+def endpoint_send_test(*, endpoint: Endpoint, actor: User | None, type: str = "webhook.test") -> Delivery:
+    """Record a `webhook.test` event (carrying the chosen type's example) and deliver it to this endpoint only."""
+    requested = catalogue.get(type)
+    data = {"message": "This is a test event from the developer portal."}
+    if requested.name != "webhook.test":
+        data |= {"requested_type": requested.name, "example": requested.example}
+    now = timezone.now()
+    with transaction.atomic():
+        event = Event.objects.create(
+            organization=endpoint.organization, livemode=endpoint.livemode, type="webhook.test", data=data,
+            fanned_out_at=now,
+        )  # fmt: skip
+        delivery = _new_delivery(event, endpoint, now)
+        delivery.save()
+        delivery_id = delivery.pk
+        transaction.on_commit(lambda: _dispatch_one(delivery_id), robust=True)
+    return delivery
+
+
+def _dispatch_one(delivery_id: int) -> None:
+    from webhooks.tasks import send_delivery
+
+    now = timezone.now()
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING)
+        .filter(Q(dispatched_until__isnull=True) | Q(dispatched_until__lt=now))
+        .update(dispatched_until=now + _lease())
+    )
+    if claimed:
+        send_delivery.delay(delivery_id)
+
+
+# ---- retries, resends and recovery ---------------------------------------------------------
+
+
+def delivery_retry(*, delivery: Delivery, actor: User | None, meta: RequestMeta = SYSTEM) -> Delivery:
+    """Attempt now: a pending delivery jumps its wait; a finished one gets one more attempt."""
+    now = timezone.now()
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now, completed_at=None, dispatched_until=None
+        )
+        audit_record(
+            action="webhook.delivery_retried", actor=actor, organization=delivery.organization, meta=meta,
+            target=delivery,
+        )  # fmt: skip
+        transaction.on_commit(lambda: _dispatch_one(delivery.pk), robust=True)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def deliveries_recover(*, endpoint: Endpoint, since: datetime, actor: User | None, meta: RequestMeta = SYSTEM) -> int:
+    """Give every failed delivery of the endpoint since `since` a new attempt now."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.FAILED, created_at__gte=since).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now, completed_at=None, dispatched_until=None
+        )
+        audit_record(
+            action="webhook.deliveries_recovered",
+            actor=actor,
+            organization=endpoint.organization,
+            meta=meta,
+            target=endpoint,
+            details={"since": since.isoformat(), "count": count},
+        )
+    return count
+
+
+def event_resend(*, event: Event, endpoint: Endpoint, actor: User | None, meta: RequestMeta = SYSTEM) -> Delivery:
+    """Send an event to an endpoint again: a new delivery carrying the same webhook-id."""
+    if endpoint.organization_id != event.organization_id or endpoint.livemode != event.livemode:
+        raise ValidationError({"endpoint": ["The endpoint and the event belong to different environments."]})
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = _new_delivery(event, endpoint, now, is_resend=True)
+        delivery.save()
+        audit_record(
+            action="webhook.event_resent", actor=actor, organization=event.organization, meta=meta,
+            target=delivery, details={"event": event.public_id, "endpoint": endpoint.public_id},
+        )  # fmt: skip
+        delivery_id = delivery.pk
+        transaction.on_commit(lambda: _dispatch_one(delivery_id), robust=True)
+    return delivery
+
+
+# ---- housekeeping ---------------------------------------------------------------------------
+
+
+def webhooks_purge_old(*, older_than: timedelta = timedelta(days=30)) -> int:
+    """Forget finished events (and their deliveries and attempts) older than 30 days."""
+    cutoff = timezone.now() - older_than
+    old = Event.objects.filter(created_at__lt=cutoff).exclude(deliveries__status=Delivery.Status.PENDING)
+    return Event.objects.filter(pk__in=list(old.values_list("pk", flat=True)[:5000])).delete()[0]
+
+
+# ---- the built-in test receiver -------------------------------------------------------------
+
+
+def receiver_for(*, organization: Organization) -> Receiver:
+    receiver, _ = Receiver.objects.get_or_create(organization=organization)
+    return receiver
+
+
+def receiver_url(receiver: Receiver) -> str:
+    return absolute_url(f"/webhooks/receiver/{receiver.token}/")
+
+
+def receiver_store(*, receiver: Receiver, headers: dict[str, str], body: bytes) -> ReceivedRequest:
+    """Keep a received request (the last 50 per organisation), noting which endpoint's secret verifies it."""
+    verified = None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "webhook-signature" in lowered:
+        for endpoint in Endpoint.objects.filter(organization_id=receiver.organization_id):
+            try:
+                secrets = endpoint.signing_secrets()
+            except Exception:  # noqa: S112  (an undecryptable secret simply does not verify)
+                continue
+            for secret in secrets:
+                try:
+                    webhook_signing.verify(secret=secret, headers=lowered, body=body)
+                except (webhook_signing.SignatureError, ValueError):
+                    continue
+                verified = endpoint
+                break
+            if verified:
+                break
+    with transaction.atomic():
+        received = ReceivedRequest.objects.create(
+            receiver=receiver,
+            headers=headers,
+            body=body[:65536].decode("utf-8", "replace"),
+            webhook_id=lowered.get("webhook-id", "")[:64],
+            verified_endpoint=verified,
+        )
+        keep = list(receiver.requests.order_by("-received_at", "-id").values_list("pk", flat=True)[:RECEIVER_KEEP])
+        receiver.requests.exclude(pk__in=keep).delete()
+    return received
+
+
+def receiver_clear(*, receiver: Receiver) -> int:
+    return receiver.requests.all().delete()[0]
