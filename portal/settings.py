@@ -321,6 +321,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
+        "EnvironmentEnum": "apikeys.models.Environment",
+        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
     },
 }
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apikeys.models import Environment
 from webhooks import catalogue
 from webhooks.models import Attempt, Delivery
 
@@ -54,7 +55,7 @@ _TYPES = [t.name for t in catalogue.EVENT_TYPES]
 class EndpointCreateInput(serializers.Serializer):
     url = serializers.CharField(max_length=2048)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    environment = serializers.ChoiceField(choices=["test", "live"], required=False, default="")
+    environment = serializers.ChoiceField(choices=Environment.choices, required=False, default="")
     event_types = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
     headers = serializers.DictField(child=serializers.CharField(max_length=1000), required=False, default=dict)
     rate_limit_per_second = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
