@@ -1,9 +1,14 @@
+import redis
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
 from accounts.services import RequestMeta
-from apikeys import services
+from apikeys import ratelimit, services
 from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, OAuthApplication, RequestLog
 
 
@@ -64,6 +69,59 @@ class ApiKeyAdmin(admin.ModelAdmin):
             keys=keys, actor=request.user, reason="Revoked by staff", meta=RequestMeta.from_request(request)
         )
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+    # ---- penalty blocks: staff see every block on the platform and lift them ----
+
+    change_list_template = "admin/apikeys/apikey/change_list.html"
+
+    def get_urls(self):
+        blocks = path("blocks/", self.admin_site.admin_view(self.blocks_view), name="apikeys_apikey_blocks")
+        return [blocks, *super().get_urls()]
+
+    def blocks_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            subject = request.POST.get("subject", "")
+            kind, _sep, value = subject.partition(":")
+            key = None
+            if kind == "key" and value.isdigit():
+                key = ApiKey.objects.select_related("organization").filter(pk=int(value)).first()
+            if kind not in {"key", "ip"} or (kind == "key" and key is None) or not value:
+                self.message_user(request, "No such block.", messages.ERROR)
+                return redirect("admin:apikeys_apikey_blocks")
+            try:
+                services.ratelimit_block_lift(
+                    subject=subject,
+                    actor=request.user,
+                    organization=key.organization if key else None,
+                    target=key,
+                    meta=RequestMeta.from_request(request),
+                )
+            except redis.RedisError:
+                self.message_user(request, "The rate limiter's store is unreachable; try again.", messages.ERROR)
+            else:
+                self.message_user(request, f"Lifted the block on {subject}.", messages.SUCCESS)
+            return redirect("admin:apikeys_apikey_blocks")
+        blocks = ratelimit.block_list_all()
+        key_pks = [int(b.subject[4:]) for b in blocks if b.subject.startswith("key:") and b.subject[4:].isdigit()]
+        keys = {f"key:{k.pk}": k for k in ApiKey.objects.select_related("organization").filter(pk__in=key_pks)}
+        rows = [
+            {
+                "block": block,
+                "key": keys.get(block.subject),
+                "ip": block.subject[3:] if block.subject.startswith("ip:") else "",
+                "seconds": max(1, round(block.remaining_ms / 1000)),
+            }
+            for block in blocks
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Rate-limit penalty blocks",
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/apikeys/blocks.html", context)
 
 
 @admin.register(KeyTemplate)

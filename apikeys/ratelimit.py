@@ -495,3 +495,21 @@ def block_list(subjects: list[str]) -> list[Block]:
             if remaining and remaining > 0 and remaining > getattr(found.get(subject), "remaining_ms", 0):
                 found[subject] = Block(subject, int(remaining), int(level or 1))
     return sorted(found.values(), key=lambda block: -block.remaining_ms)
+
+
+def block_list_all(*, limit: int = 500) -> list[Block]:
+    """Every penalty block in force (staff view): this process's and, with Redis, all of
+    them, found by a bounded SCAN of the block keys."""
+    subjects = set(limiter.local._blocks)
+    backend = limiter._available()
+    if backend is not None:
+        pattern = f"{backend.prefix}block:*"
+        start = len(backend.prefix) + len("block:")
+        try:
+            for index, raw in enumerate(backend.client.scan_iter(match=pattern, count=500)):
+                if index >= limit:
+                    break
+                subjects.add(raw.decode()[start:])
+        except redis.RedisError as exc:
+            limiter._degrade(exc)
+    return block_list(sorted(subjects))[:limit]

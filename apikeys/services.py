@@ -1001,3 +1001,25 @@ def key_policy_update(
         details={"from": previous, "to": {"name_pattern": name_pattern, "name_message": name_message}},
     )
     return policy
+
+
+# ==== Penalty blocks ====
+
+
+def ratelimit_block_lift(
+    *, subject: str, actor: User, organization: Organization | None, target=None, meta: RequestMeta = SYSTEM
+) -> None:
+    """Lift a penalty block (`key:<pk>` or `ip:<address>`) everywhere, and say who did.
+
+    Raises redis.RedisError when the limiter's store is unreachable, so the caller can
+    tell the person instead of pretending the block is gone."""
+    limiter.lift_block(subject)
+    kind, _sep, value = subject.partition(":")
+    audit_record(
+        action="ratelimit.block_lifted",
+        actor=actor,
+        organization=organization,
+        meta=meta,
+        target=target,
+        details={"subject": f"key:{target.public_id}" if kind == "key" and target is not None else subject},
+    )

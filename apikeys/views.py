@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors as account_selectors
 from accounts.decorators import org_permission_required
 from accounts.models import Membership
-from accounts.services import RequestMeta, audit_record
+from accounts.services import RequestMeta
 from apikeys import ratelimit, selectors, services
 from apikeys.forms import (
     BulkForm,
@@ -684,19 +684,17 @@ def block_list(request):
         if not ((kind == "key" and subject in keys) or (kind == "ip" and value in ips)):
             raise Http404("No such block in this organisation.")
         try:
-            ratelimit.limiter.lift_block(subject)
+            services.ratelimit_block_lift(
+                subject=subject,
+                actor=request.user,
+                organization=organization,
+                target=keys.get(subject),
+                meta=_meta(request),
+            )
         except ratelimit.redis.RedisError:
             messages.error(request, "The rate limiter's store is unreachable; try again in a moment.")
             return redirect("apikeys:block_list")
         label = f"the key “{keys[subject].name}”" if kind == "key" else f"the address {value}"
-        audit_record(
-            action="ratelimit.block_lifted",
-            actor=request.user,
-            organization=organization,
-            meta=_meta(request),
-            target=keys.get(subject),
-            details={"subject": subject if kind == "ip" else f"key:{keys[subject].public_id}"},
-        )
         messages.success(request, f"Lifted the block on {label}.")
         return redirect("apikeys:block_list")
     rows = []
