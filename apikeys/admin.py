@@ -1,12 +1,17 @@
+from datetime import timedelta
+
 import redis
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from accounts.permissions import CATALOGUE
 from accounts.services import RequestMeta
 from apikeys import ratelimit, services
 from apikeys.models import ApiKey, KeyPolicy, KeyTemplate, OAuthApplication, RequestLog
@@ -30,6 +35,14 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ScopesForm(forms.Form):
+    scopes = forms.MultipleChoiceField(
+        choices=[(p.code, f"{p.code}: {p.description}") for p in CATALOGUE],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The keys get exactly these scopes.",
+    )
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "public_id", "display_prefix", "organization", "environment", "status", "last_used_at")
@@ -37,7 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ("name", "public_id", "lookup_id", "organization__name", "organization__slug")
     list_select_related = ("organization",)
     date_hierarchy = "created_at"
-    actions = ("revoke_selected",)
+    actions = ("revoke_selected", "rotate_selected", "extend_selected_30", "extend_selected_90", "set_scopes_selected")
     readonly_fields = (
         "public_id",
         "organization",
@@ -69,6 +82,68 @@ class ApiKeyAdmin(admin.ModelAdmin):
             keys=keys, actor=request.user, reason="Revoked by staff", meta=RequestMeta.from_request(request)
         )
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate selected keys (old secrets work 24 h more)")
+    def rotate_selected(self, request, queryset):
+        keys = list(queryset.select_related("organization").filter(revoked_at__isnull=True))
+        rotated = services.apikey_bulk_rotate(
+            keys=keys, actor=request.user, grace=timedelta(hours=24), meta=RequestMeta.from_request(request)
+        )
+        # Staff rotate on a customer's behalf (a suspected leak): the new secrets are shown
+        # once, here, to be handed over; they are never stored.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New secrets: shown once",
+            "rotated": rotated,
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/apikeys/rotated.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _extend(self, request, queryset, days: int) -> None:
+        keys = list(queryset.select_related("organization").filter(revoked_at__isnull=True))
+        now = timezone.now()
+        meta = RequestMeta.from_request(request)
+        for key in keys:
+            base = key.expires_at if key.expires_at and key.expires_at > now else now
+            services.apikey_set_expiry(key=key, actor=request.user, expires_at=base + timedelta(days=days), meta=meta)
+        self.message_user(request, f"Extended {len(keys)} key(s) by {days} days.", messages.SUCCESS)
+
+    @admin.action(description="Extend expiry of selected keys by 30 days")
+    def extend_selected_30(self, request, queryset):
+        self._extend(request, queryset, 30)
+
+    @admin.action(description="Extend expiry of selected keys by 90 days")
+    def extend_selected_90(self, request, queryset):
+        self._extend(request, queryset, 90)
+
+    @admin.action(description="Replace the scopes of selected keys")
+    def set_scopes_selected(self, request, queryset):
+        keys = list(queryset.select_related("organization").filter(revoked_at__isnull=True))
+        form = ScopesForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                services.apikey_bulk_set_scopes(
+                    keys=keys,
+                    actor=request.user,
+                    scopes=form.cleaned_data["scopes"],
+                    meta=RequestMeta.from_request(request),
+                )
+            except ValidationError as error:
+                self.message_user(request, "; ".join(error.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"Replaced the scopes of {len(keys)} key(s).", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replace scopes",
+            "form": form,
+            "keys": keys,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/apikeys/set_scopes.html", context)
 
     # ---- penalty blocks: staff see every block on the platform and lift them ----
 
