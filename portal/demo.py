@@ -198,3 +198,19 @@ def seed_oauth(world: DemoWorld) -> None:
 
 
 SEEDERS.append(seed_oauth)
+
+
+def seed_sandbox(world: DemoWorld) -> None:
+    """Three months of test-mode customers, payments and refunds for Northwind, once."""
+    from payments_mock.models import Customer
+    from payments_mock.services import sandbox_generate
+
+    organization = world.organizations["developer"]
+    if Customer.objects.filter(organization=organization, livemode=False).exists():
+        created = {"customers": Customer.objects.filter(organization=organization, livemode=False).count()}
+    else:
+        created = sandbox_generate(organization_id=organization.pk, customers=10, months=3, seed=2026)
+    world.report["sandbox"] = {"organization": organization.slug, **created}
+
+
+SEEDERS.append(seed_sandbox)

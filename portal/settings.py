@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "accounts",
     "oauth2_provider",
     "apikeys",
+    "payments_mock",
     "webhooks",
 ]
 
@@ -272,6 +273,8 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-housekeeping": {"task": "accounts.tasks.housekeeping", "schedule": 3600.0},
     "apikeys-purge-idempotency": {"task": "apikeys.tasks.purge_idempotency_records", "schedule": 3600.0},
     "apikeys-purge-expired-oauth-tokens": {"task": "apikeys.tasks.purge_expired_oauth_tokens", "schedule": 3600.0},
+    "payments-mock-settle": {"task": "payments_mock.tasks.settle_due", "schedule": 15.0},
+    "payments-mock-billing": {"task": "payments_mock.tasks.run_billing", "schedule": 60.0},
     "webhooks-dispatch-due-deliveries": {"task": "webhooks.tasks.dispatch_due_deliveries", "schedule": 1.0},
     "webhooks-sweep-unfanned-events": {"task": "webhooks.tasks.sweep_unfanned_events", "schedule": 60.0},
     "webhooks-purge-old": {"task": "webhooks.tasks.purge_old_webhooks", "schedule": 86400.0},
@@ -323,7 +326,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EnvironmentEnum": "apikeys.models.Environment",
         "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
-        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "PaymentStatusEnum": "payments_mock.models.Payment.Status",
+        # pending/succeeded/failed: refunds and webhook deliveries share these states
+        "OutcomeStatusEnum": "payments_mock.models.Refund.Status",
+        "RefundReasonEnum": "payments_mock.models.Refund.Reason",
+        "BankAccountStatusEnum": "payments_mock.models.BankAccount.Status",
+        "SubscriptionStatusEnum": "payments_mock.models.Subscription.Status",
+        "InvoiceStatusEnum": "payments_mock.models.Invoice.Status",
+        "PaymentCancellationReasonEnum": "payments_mock.api.serializers.CANCELLATION_REASONS",
     },
 }
 
