@@ -11,10 +11,13 @@ receiver on 127.0.0.1 with private addresses allowed.
 from __future__ import annotations
 
 import http.client
+import math
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 
@@ -41,9 +44,17 @@ class Result:
 
     @property
     def retry_after(self) -> int | None:
-        """Seconds from a `Retry-After` header given as a number (dates are ignored)."""
+        """Seconds from a `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110, 10.2.3)."""
         raw = self.headers.get("retry-after", "").strip()
-        return int(raw) if raw.isdigit() else None
+        if raw.isdigit():
+            return int(raw)
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is always GMT
+            when = when.replace(tzinfo=UTC)
+        return max(0, math.ceil((when - datetime.now(UTC)).total_seconds()))
 
 
 def classify_status(status: int) -> str:
