@@ -2,6 +2,7 @@ import time
 
 from django.utils.functional import SimpleLazyObject
 
+from accounts.models import User
 from accounts.selectors import membership_for_session
 
 SESSION_ORG_KEY = "current_org"
@@ -35,6 +36,8 @@ class OrganizationMiddleware:
         session = getattr(request, "session", None)
         if user is None or session is None or not user.is_authenticated or not session.session_key:
             return
+        if not isinstance(user, User):
+            return  # an API key or OAuth token authenticated this request, not the session
         now = int(time.time())
         if now - session.get(SESSION_TOUCHED_KEY, 0) < TOUCH_INTERVAL:
             return

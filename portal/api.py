@@ -14,14 +14,17 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,6 +52,52 @@ MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
 
+class ListEnvelopeSchema:
+    """Not a paginator: drf-spectacular asks a view's `pagination_class` how a `many=True`
+    answer is wrapped, and ours are wrapped in the list envelope that `paginated` builds."""
+
+    def get_schema_operation_parameters(self, view) -> list:
+        return []  # the views declare page, per_page, fields and sort themselves
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        # drf-spectacular builds list examples from the leaves' `example`s.
+        first = "https://portal.example/api/v1/customers?page=1&per_page=20"
+        link = {"type": "string", "format": "uri", "nullable": True, "example": first}
+        count = {"type": "integer", "minimum": 0, "example": 1}
+        return {
+            "type": "object",
+            "required": ["data", "meta", "links"],
+            "properties": {
+                "data": schema,
+                "meta": {
+                    "type": "object",
+                    "required": ["page", "per_page", "total", "total_pages"],
+                    "properties": {"page": count, "per_page": count, "total": count, "total_pages": count},
+                    "example": {"page": 1, "per_page": 20, "total": 1, "total_pages": 1},
+                },
+                "links": {
+                    "type": "object",
+                    "required": ["first", "prev", "next", "last"],
+                    "properties": {"first": link, "prev": link, "next": link, "last": link},
+                    "example": {"first": first, "prev": None, "next": None, "last": first},
+                },
+            },
+        }
+
+
+# How every view documents its error answers in the schema.
+PROBLEM = OpenApiResponse(description="An RFC 9457 problem document (`application/problem+json`).")
+
+
+@contextmanager
+def service_errors():
+    """Django ValidationErrors from services become DRF ones (and so 400 problems)."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages})
+
+
 class PortalAPIView(APIView):
     """Key or session authentication, rate limit, scope check, capture.
 
@@ -58,6 +107,7 @@ class PortalAPIView(APIView):
     """
 
     permission_classes = [HasScopes]
+    pagination_class = ListEnvelopeSchema  # for the schema only; lists call `paginated`
     required_scopes: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
     rate_limit_cost = 1
     anonymous_requests_per_minute: int | None = None

@@ -7,12 +7,10 @@ only keys of its own environment, and grants at most the scopes it holds itself.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -39,20 +37,10 @@ from apikeys.api.serializers import (
 )
 from apikeys.authentication import KeyContext
 from apikeys.models import KeyTemplate
-from portal.api import PortalAPIView, apply_sort, paginated
+from portal.api import PROBLEM, PortalAPIView, apply_sort, paginated, service_errors
 from portal.problems import ProblemException
 
 SORTABLE = {"created_at": "created_at", "name": "name", "expires_at": "expires_at", "last_used_at": "last_used_at"}
-PROBLEM = OpenApiResponse(description="An RFC 9457 problem document.")
-
-
-@contextmanager
-def service_errors():
-    """Django ValidationErrors from services become DRF ones (and so 400 problems)."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages})
 
 
 class Caller:
@@ -108,7 +96,7 @@ class KeyListCreateView(PortalAPIView):
             OpenApiParameter("search", str),
             OpenApiParameter("fields", str, description="Comma-separated fields to return."),
         ],
-        responses={200: KeyOutput(many=True), 401: PROBLEM, 403: PROBLEM},
+        responses={200: KeyOutput(many=True), 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
     )
     def get(self, request):
         caller = Caller(request)
@@ -301,7 +289,7 @@ class LeakReportView(PortalAPIView):
     @extend_schema(
         operation_id="keys_report_leaked",
         request=LeakReportInput,
-        responses={202: LeakReportOutput, 429: PROBLEM},
+        responses={202: LeakReportOutput, 400: PROBLEM, 429: PROBLEM},
         auth=[],
     )
     def post(self, request):
@@ -343,7 +331,7 @@ class OAuthApplicationListCreateView(PortalAPIView):
             OpenApiParameter("environment", str, enum=["live", "test"]),
             OpenApiParameter("fields", str, description="Comma-separated fields to return."),
         ],
-        responses={200: OAuthApplicationOutput(many=True), 401: PROBLEM, 403: PROBLEM},
+        responses={200: OAuthApplicationOutput(many=True), 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
     )
     def get(self, request):
         caller = Caller(request)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
 
-from portal.api import PortalAPIView
+from portal.api import PROBLEM, PortalAPIView, service_errors  # noqa: F401 - re-exported to the views
 
-PROBLEM = OpenApiResponse(description="An RFC 9457 problem document (`application/problem+json`).")
 ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM}
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key",
@@ -29,15 +25,6 @@ LIST_PARAMETERS = [
 
 def sort_parameter(fields: str) -> OpenApiParameter:
     return OpenApiParameter("sort", str, description=f"{fields}, each with :asc or :desc.")
-
-
-@contextmanager
-def service_errors():
-    """Django ValidationErrors from services become DRF ones (and so 400 problems)."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages})
 
 
 def valid(serializer_class, data):

@@ -164,7 +164,7 @@ class TransactionExportView(SandboxAPIView):
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
-            (200, "application/json"): OpenApiTypes.STR,
+            (200, "application/json"): {"type": "array", "items": {"type": "object"}},
             (200, xlsx.MIME_TYPE): OpenApiTypes.BINARY,
             **ERRORS,
         },

@@ -43,7 +43,8 @@ class AmountField(serializers.Field):
         return value
 
 
-@extend_schema_field({"type": "string", "enum": sorted(money.CURRENCIES), "example": "usd"})
+# Answers carry lower-case codes; requests may use either case.
+@extend_schema_field({"type": "string", "enum": sorted(c.lower() for c in money.CURRENCIES), "example": "usd"})
 class CurrencyField(serializers.Field):
     def to_internal_value(self, data):
         try:
@@ -104,7 +105,7 @@ class NoNulCharField(serializers.CharField):
 class CustomerOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
-    email = serializers.EmailField()
+    email = serializers.CharField()  # may be blank, so not format: email
     name = serializers.CharField()
     description = serializers.CharField()
     metadata = MetadataField()

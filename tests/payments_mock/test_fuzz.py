@@ -85,7 +85,7 @@ def _check_shape(schema, operation, response, url):
     body = response.json()
     if "data" in body and "meta" in body:  # the list envelope wraps the declared item
         body = body["data"][0] if body["data"] else None
-        node = _resolve(schema, node.get("items", node))
+        node = _resolve(schema, node.get("properties", {}).get("data", node).get("items", node))
     if not isinstance(body, dict):
         return
     for name, spec in node.get("properties", {}).items():

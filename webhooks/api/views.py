@@ -7,18 +7,15 @@ Reads need `webhooks:read`, changes `webhooks:manage`, secrets `webhooks:secrets
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from accounts.models import Organization, User
 from accounts.services import RequestMeta
 from apikeys.authentication import KeyContext
-from portal.api import PortalAPIView, paginated
+from portal.api import PROBLEM, PortalAPIView, paginated, service_errors
 from webhooks import catalogue, selectors, services
 from webhooks.api.serializers import (
     AttemptOutput,
@@ -38,17 +35,8 @@ from webhooks.api.serializers import (
 )
 from webhooks.models import Delivery
 
-PROBLEM = OpenApiResponse(description="An RFC 9457 problem document.")
 READ = ("webhooks:read",)
 MANAGE = ("webhooks:manage",)
-
-
-@contextmanager
-def service_errors():
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages})
 
 
 class Caller:
@@ -97,8 +85,20 @@ def _time_param(request, name: str):
 
 class EventTypeListView(PortalAPIView):
     required_scopes = READ
+    pagination_class = None  # the whole catalogue in one answer, not the paged envelope
 
-    @extend_schema(operation_id="event_types_list", responses={200: EventTypeOutput(many=True)})
+    @extend_schema(
+        operation_id="event_types_list",
+        responses={
+            200: inline_serializer(
+                "EventTypeList",
+                {
+                    "data": EventTypeOutput(many=True),
+                    "meta": inline_serializer("EventTypeListMeta", {"total": serializers.IntegerField()}),
+                },
+            )
+        },
+    )
     def get(self, request):
         data = EventTypeOutput(catalogue.EVENT_TYPES, many=True).data
         return Response({"data": data, "meta": {"total": len(data)}})
@@ -114,7 +114,7 @@ class EndpointListCreateView(PortalAPIView):
             OpenApiParameter("per_page", int),
             OpenApiParameter("environment", str, enum=["live", "test"]),
         ],
-        responses={200: EndpointOutput(many=True), 401: PROBLEM, 403: PROBLEM},
+        responses={200: EndpointOutput(many=True), 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
     )
     def get(self, request):
         caller = Caller(request)
@@ -184,7 +184,7 @@ class EndpointDetailView(PortalAPIView):
 class EndpointEnableView(PortalAPIView):
     required_scopes = MANAGE
 
-    @extend_schema(operation_id="webhook_endpoints_enable", request=None, responses={200: EndpointOutput})
+    @extend_schema(operation_id="webhook_endpoints_enable", request=None, responses={200: EndpointOutput, 404: PROBLEM})
     def post(self, request, endpoint_id: str):
         caller = Caller(request)
         endpoint = services.endpoint_enable(endpoint=caller.endpoint(endpoint_id), actor=caller.actor, meta=caller.meta)
@@ -194,7 +194,11 @@ class EndpointEnableView(PortalAPIView):
 class EndpointDisableView(PortalAPIView):
     required_scopes = MANAGE
 
-    @extend_schema(operation_id="webhook_endpoints_disable", request=DisableInput, responses={200: EndpointOutput})
+    @extend_schema(
+        operation_id="webhook_endpoints_disable",
+        request=DisableInput,
+        responses={200: EndpointOutput, 400: PROBLEM, 404: PROBLEM},
+    )
     def post(self, request, endpoint_id: str):
         caller = Caller(request)
         data = DisableInput(data=request.data)
@@ -267,7 +271,11 @@ class EndpointTestView(PortalAPIView):
 class EndpointRecoverView(PortalAPIView):
     required_scopes = MANAGE
 
-    @extend_schema(operation_id="webhook_endpoints_recover", request=RecoverInput, responses={200: RecoverOutput})
+    @extend_schema(
+        operation_id="webhook_endpoints_recover",
+        request=RecoverInput,
+        responses={200: RecoverOutput, 400: PROBLEM, 404: PROBLEM},
+    )
     def post(self, request, endpoint_id: str):
         return self.idempotent(request, lambda: self._recover(request, endpoint_id))
 
@@ -296,7 +304,7 @@ class EventListView(PortalAPIView):
             OpenApiParameter("page", int),
             OpenApiParameter("per_page", int),
         ],
-        responses={200: EventOutput(many=True)},
+        responses={200: EventOutput(many=True), 400: PROBLEM},
     )
     def get(self, request):
         caller = Caller(request)
@@ -357,7 +365,7 @@ class DeliveryListView(PortalAPIView):
             OpenApiParameter("page", int),
             OpenApiParameter("per_page", int),
         ],
-        responses={200: DeliveryOutput(many=True), 400: PROBLEM},
+        responses={200: DeliveryOutput(many=True), 400: PROBLEM, 404: PROBLEM},
     )
     def get(self, request):
         caller = Caller(request)
