@@ -33,7 +33,8 @@ from webhooks.models import Delivery, Endpoint, Event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-# The issue asks for 1,000 events; 200 x 3 endpoints keeps CI's run short. Raise it locally.
+# The issue asks for 1,000 events; at about 35 deliveries/s on a busy 2-core machine that is
+# ~90 s, so CI runs 200 x 3 and bench/webhooks_delivery.py runs (and checks) 1,000 x 3.
 N_EVENTS = 200
 DEADLINE = 90.0
 ROOT = Path(__file__).resolve().parents[2]
