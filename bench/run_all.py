@@ -14,7 +14,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    for script, args in (("http_hot_path.py", sys.argv[1:]), ("hot_path.py", [])):
+    for script, args in (
+        ("http_hot_path.py", sys.argv[1:]),
+        ("hot_path.py", []),
+        ("webhooks_delivery.py", []),
+        ("sandbox_transactions.py", []),
+    ):
         print(f"\n### bench/{script}", flush=True)
         done = subprocess.run([sys.executable, str(HERE / script), *args], check=False, timeout=1800)
         if done.returncode != 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from apikeys.authentication import KeyContext
@@ -172,3 +172,98 @@ def invoice_list(*, owner: Owner, subscription: str | None = None, status: str |
 
 def invoice_get(*, owner: Owner, public_id: str) -> Invoice:
     return _get(Invoice, owner, public_id, "invoice", invoice_list(owner=owner))
+
+
+# ---- the portal's sandbox pages --------------------------------------------------------------
+# A signed-in member works on the organisation's test-mode objects only; these add the
+# free-text search and the object history the pages show on top of the lists above.
+
+
+def portal_owner(*, organization_id: int) -> Owner:
+    return Owner(organization_id=organization_id, livemode=False)
+
+
+def payment_search(
+    *, owner: Owner, query: str = "", status: str | None = None, currency: str | None = None
+) -> QuerySet[Payment]:
+    payments = payment_list(owner=owner, status=status, currency=currency)
+    if query:
+        payments = payments.filter(
+            Q(public_id=query)
+            | Q(description__icontains=query)
+            | Q(customer__name__icontains=query)
+            | Q(customer__email__icontains=query)
+            | Q(card__last4=query)
+        )
+    return payments
+
+
+def customer_search(*, owner: Owner, query: str = "") -> QuerySet[Customer]:
+    customers = scoped(Customer, owner)
+    if query:
+        customers = customers.filter(
+            Q(public_id=query) | Q(name__icontains=query) | Q(email__icontains=query) | Q(description__icontains=query)
+        )
+    return customers
+
+
+def subscription_search(*, owner: Owner, query: str = "", status: str | None = None) -> QuerySet[Subscription]:
+    subs = subscription_list(owner=owner, status=status).select_related("price__product")
+    if query:
+        subs = subs.filter(
+            Q(public_id=query)
+            | Q(customer__name__icontains=query)
+            | Q(customer__email__icontains=query)
+            | Q(price__product__name__icontains=query)
+            | Q(price__nickname__icontains=query)
+        )
+    return subs
+
+
+def transaction_search(
+    *,
+    owner: Owner,
+    query: str = "",
+    kind: str | None = None,
+    status: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+) -> QuerySet[Transaction]:
+    txns = transaction_list(owner=owner)
+    if kind:
+        txns = txns.filter(kind=kind)
+    if status:
+        txns = txns.filter(status=status)
+    if currency:
+        txns = txns.filter(currency=currency.upper())
+    if customer:
+        txns = txns.filter(customer__public_id=customer)
+    if query:
+        txns = txns.filter(
+            Q(public_id=query)
+            | Q(source_id=query)
+            | Q(description__icontains=query)
+            | Q(customer__name__icontains=query)
+            | Q(customer__email__icontains=query)
+        )
+    return txns
+
+
+def transaction_get(*, owner: Owner, public_id: str) -> Transaction:
+    return _get(Transaction, owner, public_id, "transaction", transaction_list(owner=owner))
+
+
+def transactions_for_sources(*, owner: Owner, source_ids: list[str]) -> QuerySet[Transaction]:
+    return transaction_list(owner=owner).filter(source_id__in=source_ids).order_by("-created_at", "-id")
+
+
+def object_events(*, owner: Owner, public_id: str, references: tuple[str, ...] = (), limit: int = 50) -> list:
+    """The outbox events about an object, newest first: its own (`data.id`) and, for each
+    key in `references`, those of objects that point at it (a refund's `data.payment`)."""
+    from webhooks.models import Event
+
+    match = Q(data__id=public_id)
+    for key in references:
+        match |= Q(**{f"data__{key}": public_id})
+    events = Event.objects.filter(organization_id=owner.organization_id, livemode=owner.livemode).filter(match)
+    return list(events.order_by("-created_at", "-id")[:limit])

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("apikeys.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("sandbox/", include("payments_mock.urls")),
     path("api/v1/", include("payments_mock.api.urls")),
     path("", include("apikeys.oauth_views")),  # /oauth/authorize, token, revoke, introspect
 ]
