@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "apikeys",
     "payments_mock",
     "webhooks",
+    "marketplace",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,8 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("sandbox/", include("payments_mock.urls")),
     path("api/v1/", include("payments_mock.api.urls")),
+    path("marketplace/", include("marketplace.urls")),
+    path("api/v1/", include("marketplace.api.urls")),
     path("", include("apikeys.oauth_views")),  # /oauth/authorize, token, revoke, introspect
 ]
 

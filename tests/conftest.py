@@ -77,6 +77,31 @@ def _clean_cache():
     _clear_cache()
 
 
+# Reference rows that data migrations create (plans, marketplace categories); a
+# transactional test flushes every table afterwards, so the next one puts them back.
+_REFERENCE_SEEDS = [
+    ("accounts.migrations.0002_default_plans", "create_plans"),
+    ("marketplace.migrations.0002_seed_categories", "seed"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    marker = request.node.get_closest_marker("django_db")
+    transactional = {"transactional_db", "live_server"} & set(request.fixturenames) or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+
+    for module, function in _REFERENCE_SEEDS:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
 @dataclass
 class World:
     org: Organization
