@@ -294,6 +294,8 @@ class Transaction(SandboxObject):
         indexes = [
             models.Index(fields=["organization", "livemode", "-created_at"], name="pm_txn_org_created"),
             models.Index(fields=["organization", "livemode", "currency", "-created_at"], name="pm_txn_org_currency"),
+            # sort=amount (both directions: PostgreSQL scans an index backwards as well)
+            models.Index(fields=["organization", "livemode", "amount"], name="pm_txn_org_amount"),
             models.Index(fields=["source_id"], name="pm_txn_source"),
         ]
 
