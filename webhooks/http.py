@@ -122,11 +122,57 @@ def request_headers(*, url: str, headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-def post(*, url: str, headers: dict[str, str], body: bytes, require_https: bool = False) -> Result:
+class Pool:
+    """Keep-alive connections for one batch of sends, one per checked address.
+
+    A connection is keyed by (scheme, host name, port, checked address): it is reused
+    only for a URL that resolves, through the SSRF guard, to the very address it was
+    opened to, with the same Host and TLS name. Close it when the batch is done.
+    """
+
+    def __init__(self):
+        self._conns: dict[tuple, http.client.HTTPConnection] = {}
+
+    def take(self, target: ssrf.Target) -> http.client.HTTPConnection | None:
+        return self._conns.pop(_pool_key(target), None)
+
+    def give(self, target: ssrf.Target, conn: http.client.HTTPConnection) -> None:
+        old = self._conns.pop(_pool_key(target), None)
+        if old is not None and old is not conn:
+            old.close()
+        self._conns[_pool_key(target)] = conn
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _pool_key(target: ssrf.Target) -> tuple:
+    return (target.scheme, target.host, target.port, target.address)
+
+
+# A request on a reused keep-alive connection that fails with one of these before any
+# answer most likely met a connection the receiver had already closed: it is sent once
+# more on a fresh connection (at-least-once; the webhook-id makes a repeat harmless).
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+def post(
+    *, url: str, headers: dict[str, str], body: bytes, require_https: bool = False, pool: Pool | None = None
+) -> Result:
+    """POST once. With a `pool`, a keep-alive connection to the same checked address is reused."""
     started = time.monotonic()
     deadline = started + TOTAL_TIMEOUT
     result = Result()
     conn = None
+    keep = False
     try:
         target = ssrf.resolve(
             url,
@@ -134,17 +180,17 @@ def post(*, url: str, headers: dict[str, str], body: bytes, require_https: bool 
             require_https=require_https,
             timeout=CONNECT_TIMEOUT,
         )
-        conn = (_PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection)(target)
-        conn.connect()
-        sock = conn.sock  # getresponse() may drop conn.sock; the socket stays open until close()
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
-        sent = {**request_headers(url=url, headers=headers), "Content-Length": str(len(body))}
-        for name, value in sent.items():
-            conn.putheader(name, value)
-        conn.endheaders(body)
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        response = conn.getresponse()
+        conn = pool.take(target) if pool is not None else None
+        if conn is not None:
+            try:
+                response, sock = _exchange(conn, target, url, headers, body, deadline)
+            except _STALE:
+                conn.close()
+                conn = None
+        if conn is None:
+            conn = (_PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection)(target)
+            conn.connect()
+            response, sock = _exchange(conn, target, url, headers, body, deadline)
         result.status_code = response.status
         result.headers = {k.lower(): v for k, v in response.getheaders()}
         sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -154,11 +200,28 @@ def post(*, url: str, headers: dict[str, str], body: bytes, require_https: bool 
             result.error = f"HTTP {response.status} {response.reason}"[:300]
         if time.monotonic() > deadline:
             result.error_class, result.error = "timeout", f"No complete answer within {TOTAL_TIMEOUT:.0f} s."
+        # Reusable only when the whole response was read and the server keeps the connection open.
+        keep = pool is not None and response.isclosed() and not response.will_close and conn.sock is not None
+        if keep:
+            pool.give(target, conn)
     except Exception as exc:  # every failure is recorded on the attempt, none escapes
         result.error_class = classify_exception(exc)
         result.error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
     finally:
-        if conn is not None:
+        if conn is not None and not keep:
             conn.close()
         result.latency_ms = int((time.monotonic() - started) * 1000)
     return result
+
+
+def _exchange(conn, target: ssrf.Target, url: str, headers: dict[str, str], body: bytes, deadline: float):
+    sock = conn.sock
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+    sent = {**request_headers(url=url, headers=headers), "Content-Length": str(len(body))}
+    for name, value in sent.items():
+        conn.putheader(name, value)
+    conn.endheaders(body)
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    # getresponse() may drop conn.sock; the socket stays open until close()
+    return conn.getresponse(), sock

@@ -3,12 +3,13 @@ the endpoint operations the portal pages and the API share.
 
 The delivery state machine lives in the database (docs/decisions.md, "Webhooks"):
 
-    event_record (caller's transaction) --on_commit--> event_fan_out: one pending
-    Delivery per subscribed endpoint, next_attempt_at = now
+    event_record (caller's transaction) --on_commit, once per transaction--> events_fan_out:
+    one pending Delivery per subscribed endpoint, next_attempt_at = now
     deliveries_dispatch (beat, every second): claim due rows with SELECT ... FOR UPDATE
-    SKIP LOCKED, set the dispatch lease, enqueue send_delivery(id)
-    delivery_attempt (worker): claim the attempt with a conditional update (the send
-    lease), POST once, record the Attempt, then succeed, reschedule or fail.
+    SKIP LOCKED, set the dispatch lease, enqueue send_deliveries(ids), SEND_BATCH per task
+    deliveries_attempt (worker): claim the batch's send leases (fenced per row on
+    attempt_count), POST each once over keep-alive connections per checked address,
+    record the attempts in one transaction, then succeed, reschedule or fail each.
 
 A task lost with its worker or its broker is handed out again when its lease ends, and
 a duplicate task finds the attempt claimed or done, so nothing is lost or sent twice
@@ -20,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +31,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, F, PositiveSmallIntegerField, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
@@ -63,6 +66,7 @@ RESERVED_HEADERS = {
     "transfer-encoding",
 }
 DISPATCH_BATCH = 500
+SEND_BATCH = 50  # deliveries per send task (docs/decisions.md, "Webhooks")
 FAN_OUT_SWEEP_AFTER = timedelta(seconds=30)
 RECEIVER_KEEP = 50
 
@@ -135,15 +139,42 @@ def event_record(*, organization: Organization, livemode: bool, type: str, data:
     if len(_payload(event)) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"An event payload may be at most {MAX_PAYLOAD_BYTES // 1024} KB.")
     event.save()
-    event_id = event.pk
-    transaction.on_commit(lambda: _fan_out_and_dispatch(event_id), robust=True)
+    # One fan-out and dispatch for all the events of a transaction: every event registers
+    # the callback (a rolled-back savepoint drops its own) and the first to run after the
+    # commit takes them all; the others find nothing left.
+    drain = _pending_fan_out()
+    drain.event_ids[event.pk] = None
+    transaction.on_commit(drain, robust=True)
     return event
 
 
-def _fan_out_and_dispatch(event_id: int) -> None:
-    created = event_fan_out(event_id=event_id)
-    if created:
-        deliveries_dispatch(event_id=event_id)
+class _FanOutPending:
+    def __init__(self):
+        self.event_ids: dict[int, None] = {}
+
+    def __call__(self) -> None:
+        ids = list(self.event_ids)
+        self.event_ids.clear()
+        if ids:
+            _fan_out_and_dispatch(ids)
+
+
+_local = threading.local()
+
+
+def _pending_fan_out() -> _FanOutPending:
+    """This transaction's pending fan-out: a fresh one unless one of its callbacks is still registered."""
+    drain = getattr(_local, "fan_out", None)
+    registered = connection.in_atomic_block and any(f is drain for _, f, _ in connection.run_on_commit)
+    if drain is None or not registered:
+        drain = _local.fan_out = _FanOutPending()
+    return drain
+
+
+def _fan_out_and_dispatch(event_ids: list[int]) -> None:
+    fanned = events_fan_out(event_ids=event_ids)
+    if fanned:
+        deliveries_dispatch(event_ids=fanned)
 
 
 def event_fan_out(*, event_id: int) -> int:
@@ -167,6 +198,31 @@ def event_fan_out(*, event_id: int) -> int:
     return len(endpoints)
 
 
+def events_fan_out(*, event_ids: Iterable[int]) -> list[int]:
+    """`event_fan_out` for many events in one transaction; returns the ids of events that got deliveries."""
+    events = list(Event.objects.filter(pk__in=list(event_ids), fanned_out_at__isnull=True))
+    if not events:
+        return []
+    now = timezone.now()
+    endpoints: dict[tuple[int, bool], list[Endpoint]] = {}
+    for endpoint in Endpoint.objects.filter(
+        organization_id__in={e.organization_id for e in events}, livemode__in={e.livemode for e in events}, enabled=True
+    ):
+        endpoints.setdefault((endpoint.organization_id, endpoint.livemode), []).append(endpoint)
+    deliveries, fanned = [], []
+    for event in events:
+        candidates = endpoints.get((event.organization_id, event.livemode), [])
+        subscribed = [e for e in candidates if e.subscribes_to(event.type)]
+        deliveries += [_new_delivery(event, endpoint, now) for endpoint in subscribed]
+        if subscribed:
+            fanned.append(event.pk)
+    with transaction.atomic():
+        _commit_without_flush()
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        Event.objects.filter(pk__in=[e.pk for e in events], fanned_out_at__isnull=True).update(fanned_out_at=now)
+    return fanned
+
+
 def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, *, is_resend: bool = False) -> Delivery:
     return Delivery(
         organization_id=event.organization_id,
@@ -184,12 +240,15 @@ def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, *, is_resend:
 # ---- the dispatcher ------------------------------------------------------------------------
 
 
-def deliveries_claim_due(*, limit: int = DISPATCH_BATCH, event_id: int | None = None) -> list[int]:
+def deliveries_claim_due(
+    *, limit: int = DISPATCH_BATCH, event_id: int | None = None, event_ids: list[int] | None = None
+) -> list[int]:
     """Claim up to `limit` due deliveries for this caller: set their dispatch lease.
 
     Two dispatchers running at once never claim the same row: on PostgreSQL the rows
     are locked with FOR UPDATE SKIP LOCKED; SQLite's immediate transactions serialise
-    the whole claim.
+    the whole claim. The ids come back ordered by endpoint, so a send batch mostly
+    goes to one endpoint over one keep-alive connection.
     """
     now = timezone.now()
     due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
@@ -197,23 +256,27 @@ def deliveries_claim_due(*, limit: int = DISPATCH_BATCH, event_id: int | None = 
     )
     if event_id is not None:
         due = due.filter(event_id=event_id)
+    if event_ids is not None:
+        due = due.filter(event_id__in=event_ids)
     with transaction.atomic():
         _commit_without_flush()
-        ids = list(
-            due.order_by("next_attempt_at").select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit]
+        rows = list(
+            due.order_by("next_attempt_at").select_for_update(skip_locked=True).values_list("pk", "endpoint_id")[:limit]
         )
-        if ids:
-            Delivery.objects.filter(pk__in=ids).update(dispatched_until=now + _lease())
-    return ids
+        if rows:
+            Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(dispatched_until=now + _lease())
+    return [pk for pk, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
-def deliveries_dispatch(*, limit: int = DISPATCH_BATCH, event_id: int | None = None) -> int:
-    """Claim due deliveries and enqueue one send task for each (after the claim commits)."""
-    from webhooks.tasks import send_delivery
+def deliveries_dispatch(
+    *, limit: int = DISPATCH_BATCH, event_id: int | None = None, event_ids: list[int] | None = None
+) -> int:
+    """Claim due deliveries and enqueue send tasks of up to SEND_BATCH each (after the claim commits)."""
+    from webhooks.tasks import send_deliveries
 
-    ids = deliveries_claim_due(limit=limit, event_id=event_id)
-    for delivery_id in ids:
-        send_delivery.delay(delivery_id)
+    ids = deliveries_claim_due(limit=limit, event_id=event_id, event_ids=event_ids)
+    for start in range(0, len(ids), SEND_BATCH):
+        send_deliveries.delay(ids[start : start + SEND_BATCH])
     return len(ids)
 
 
@@ -251,41 +314,92 @@ def delivery_attempt(*, delivery_id: int) -> Attempt | None:
     Returns the recorded Attempt, or None when there was nothing to do (done already,
     not due, or another worker holds the send lease). Safe to call twice.
     """
+    attempts = deliveries_attempt(delivery_ids=[delivery_id])
+    return attempts[0] if attempts else None
+
+
+def deliveries_attempt(*, delivery_ids: Iterable[int]) -> list[Attempt]:
+    """The next attempt of each of these deliveries that is due and that nobody else is making.
+
+    One statement claims the send leases of the batch (fenced on each row's
+    `attempt_count`, as for one delivery); the sends reuse a keep-alive connection per
+    checked address; one transaction records every attempt and each delivery's new
+    state. Deliveries the batch could not start before half the lease ran out are
+    released for the dispatcher to hand out again, without using an attempt. Returns
+    the recorded attempts. Safe to call twice.
+    """
     now = timezone.now()
-    delivery = Delivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != Delivery.Status.PENDING or delivery.next_attempt_at > now:
-        return None
-    endpoint, event = delivery.endpoint, delivery.event
-    seen = delivery.attempt_count
-    if not endpoint.enabled:
-        _finish(delivery, seen, status=Delivery.Status.FAILED, error=f"Endpoint disabled: {endpoint.disabled_reason}")
-        return None
-    if _rate_limited(endpoint, now):
-        # Over the endpoint's per-second limit: try again in the next second, no attempt used.
-        Delivery.objects.filter(pk=delivery.pk, attempt_count=seen, status=Delivery.Status.PENDING).update(
-            next_attempt_at=now + timedelta(seconds=1 + random.random()), dispatched_until=None
+    ids = list(dict.fromkeys(delivery_ids))
+    candidates = list(
+        Delivery.objects.select_related("endpoint", "event").filter(
+            pk__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lte=now
         )
-        return None
+    )
+    ready: dict[int, tuple[Delivery, int]] = {}
+    for delivery in candidates:
+        endpoint, seen = delivery.endpoint, delivery.attempt_count
+        if not endpoint.enabled:
+            error = f"Endpoint disabled: {endpoint.disabled_reason}"
+            _finish(delivery, seen, status=Delivery.Status.FAILED, error=error)
+            continue
+        if _rate_limited(endpoint, now):
+            # Over the endpoint's per-second limit: try again in the next second, no attempt used.
+            Delivery.objects.filter(pk=delivery.pk, attempt_count=seen, status=Delivery.Status.PENDING).update(
+                next_attempt_at=now + timedelta(seconds=1 + random.random()), dispatched_until=None
+            )
+            continue
+        ready[delivery.pk] = (delivery, seen)
+    if not ready:
+        return []
     with transaction.atomic():
         _commit_without_flush()
-        claimed = (
-            Delivery.objects.filter(
-                pk=delivery.pk, status=Delivery.Status.PENDING, attempt_count=seen, next_attempt_at__lte=now
-            )
+        free = (
+            Delivery.objects.filter(pk__in=list(ready), status=Delivery.Status.PENDING, next_attempt_at__lte=now)
             .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
-            .update(sending_until=now + _lease())
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "attempt_count")
         )
+        claimed = [pk for pk, count in free if count == ready[pk][1]]
+        lease_until = now + _lease()
+        if claimed:
+            Delivery.objects.filter(pk__in=claimed).update(sending_until=lease_until)
     if not claimed:
-        return None
+        return []
+    claimed_at = time.monotonic()
+    stop_after = settings.WEBHOOKS_LEASE_SECONDS / 2
+    sent, unsent = [], []
+    with webhook_http.Pool() as pool:
+        for pk in sorted(claimed, key=ids.index):
+            delivery, seen = ready[pk]
+            if sent and time.monotonic() - claimed_at > stop_after:
+                unsent.append(pk)
+                continue
+            sent.append((delivery, seen, *_send(delivery, pool)))
+    with transaction.atomic():
+        _commit_without_flush()
+        if unsent:
+            # Only while the lease is still ours: nobody else has claimed these since.
+            Delivery.objects.filter(pk__in=unsent, sending_until=lease_until).update(
+                sending_until=None, dispatched_until=None
+            )
+        return _record_many(sent)
 
+
+def _send(delivery: Delivery, pool: webhook_http.Pool):
+    endpoint, event = delivery.endpoint, delivery.event
+    started = timezone.now()
     body = _payload(event)
-    timestamp = int(now.timestamp())
     signed = webhook_signing.headers(
-        secrets=endpoint.signing_secrets(now), msg_id=delivery.webhook_id, timestamp=timestamp, body=body
+        secrets=endpoint.signing_secrets(started),
+        msg_id=delivery.webhook_id,
+        timestamp=int(started.timestamp()),
+        body=body,
     )
     custom = {k: v for k, v in (endpoint.headers or {}).items() if k.lower() not in RESERVED_HEADERS}
     outgoing = {**custom, **signed}
-    result = webhook_http.post(url=endpoint.url, headers=outgoing, body=body, require_https=endpoint.livemode)
+    result = webhook_http.post(
+        url=endpoint.url, headers=outgoing, body=body, require_https=endpoint.livemode, pool=pool
+    )
     try:
         sent_headers = {
             **webhook_http.request_headers(url=endpoint.url, headers=outgoing),
@@ -293,7 +407,59 @@ def delivery_attempt(*, delivery_id: int) -> Attempt | None:
         }
     except ssrf.BlockedURL:
         sent_headers = outgoing
-    return _record(delivery, seen, now, sent_headers, body, result)
+    return started, sent_headers, body, result
+
+
+def _record_many(sent: list) -> list[Attempt]:
+    """Record a batch's attempts: successes in one bulk insert and one fenced update, failures one by one."""
+    successes = [row for row in sent if row[5].ok]
+    attempts = []
+    if successes:
+        now = timezone.now()
+        attempts = Attempt.objects.bulk_create([_attempt(*row) for row in successes])
+        fence = Q(pk__in=[])
+        for delivery, seen, *_ in successes:
+            fence |= Q(pk=delivery.pk, attempt_count=seen)
+
+        def per_row(values: dict[int, Any], output) -> Case:
+            return Case(*(When(pk=pk, then=Value(v)) for pk, v in values.items()), output_field=output)
+
+        Delivery.objects.filter(fence).update(
+            status=Delivery.Status.SUCCEEDED,
+            next_attempt_at=None,
+            completed_at=now,
+            attempt_count=F("attempt_count") + 1,
+            last_attempt_at=per_row({d.pk: started for d, _, started, *_ in successes}, DateTimeField()),
+            last_status_code=per_row({d.pk: r.status_code for d, *_, r in successes}, PositiveSmallIntegerField()),
+            last_error="",
+            sending_until=None,
+            dispatched_until=None,
+        )
+        recovered = {d.endpoint_id for d, *_ in successes if d.endpoint.failing_since is not None}
+        if recovered:
+            Endpoint.objects.filter(pk__in=recovered).update(failing_since=None)
+    for delivery, seen, started, headers, body, result in sent:
+        if not result.ok:
+            attempts.append(_record(delivery, seen, started, headers, body, result))
+    return attempts
+
+
+def _attempt(delivery: Delivery, seen: int, started: datetime, sent_headers, body: bytes, result) -> Attempt:
+    return Attempt(
+        delivery=delivery,
+        number=seen + 1,
+        started_at=started,
+        url=delivery.endpoint.url,
+        request_headers=sent_headers,
+        request_body=body.decode(),
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        response_headers=result.headers,
+        response_body=result.body[: webhook_http.MAX_RESPONSE_BYTES].decode("utf-8", "replace"),
+        error_class=result.error_class,
+        error=result.error,
+        succeeded=result.ok,
+    )
 
 
 def _record(delivery: Delivery, seen: int, started: datetime, sent_headers, body: bytes, result) -> Attempt:
@@ -302,21 +468,8 @@ def _record(delivery: Delivery, seen: int, started: datetime, sent_headers, body
     now = timezone.now()
     with transaction.atomic():
         _commit_without_flush()
-        attempt = Attempt.objects.create(
-            delivery=delivery,
-            number=number,
-            started_at=started,
-            url=endpoint.url,
-            request_headers=sent_headers,
-            request_body=body.decode(),
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            response_headers=result.headers,
-            response_body=result.body[: webhook_http.MAX_RESPONSE_BYTES].decode("utf-8", "replace"),
-            error_class=result.error_class,
-            error=result.error,
-            succeeded=result.ok,
-        )
+        attempt = _attempt(delivery, seen, started, sent_headers, body, result)
+        attempt.save()
         common = {
             "attempt_count": number,
             "last_attempt_at": started,

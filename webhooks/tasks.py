@@ -11,6 +11,13 @@ def send_delivery(delivery_id: int) -> None:
     services.delivery_attempt(delivery_id=delivery_id)
 
 
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def send_deliveries(delivery_ids: list[int]) -> None:
+    """The next attempt of each of a batch of deliveries (up to services.SEND_BATCH), as one claim,
+    sends over keep-alive connections, and one transaction recording them. Duplicates do nothing."""
+    services.deliveries_attempt(delivery_ids=delivery_ids)
+
+
 @shared_task(ignore_result=True, expires=5)
 def dispatch_due_deliveries() -> int:
     """Beat, every second: claim due deliveries in batches and enqueue their sends.
