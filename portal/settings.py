@@ -406,4 +406,7 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The filesystem transport has no host; kombu warns about that on every connection.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
