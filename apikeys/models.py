@@ -155,11 +155,20 @@ class RequestLog(models.Model):
     country = models.CharField(max_length=2, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
+    grant = models.ForeignKey(
+        "DelegatedGrant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="requests",
+        help_text="Set when the call was made with a token another organisation granted (a marketplace install).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["grant", "created_at"], name="reqlog_grant_time"),
             models.Index(fields=["organization", "-created_at"], name="reqlog_org_time"),
             models.Index(fields=["api_key", "-created_at"], name="reqlog_key_time"),
             models.Index(fields=["created_at"], name="reqlog_time"),
@@ -249,3 +258,79 @@ def _on_access_token_deleted(sender, instance, **kwargs) -> None:
 post_delete.connect(
     _on_access_token_deleted, sender=oauth2_settings.ACCESS_TOKEN_MODEL, dispatch_uid="apikeys-token-revocation"
 )
+
+
+# ==== Delegated grants ====
+
+
+def new_delegated_grant_id() -> str:
+    return new_public_id("dgr")
+
+
+class DelegatedGrant(models.Model):
+    """Authority one organisation gives another organisation's OAuth application.
+
+    A marketplace install is one: the developer's organisation (`organization`) lets the
+    partner's application act on its data, in one environment, within `scopes` (never
+    more than the granting member held). Tokens issued under the grant act as the
+    granting organisation, not as the application's owner, and their calls are
+    attributed to the grant in the request capture. Revoking the grant deletes every
+    token issued under it at once. docs/decisions.md, "Marketplace installs".
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_delegated_grant_id, editable=False)
+    application = models.ForeignKey(OAuthApplication, on_delete=models.CASCADE, related_name="delegated_grants")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="delegated_grants")
+    environment = models.CharField(max_length=4, choices=Environment.choices)
+    scopes = models.JSONField(default=list)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="dgrant_org_created"),
+            models.Index(fields=["application", "-created_at"], name="dgrant_app_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(environment__in=["live", "test"]), name="dgrant_environment_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def livemode(self) -> bool:
+        return self.environment == Environment.LIVE
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DelegatedGrantCredential(models.Model):
+    """An authorization code, access token or refresh token issued under a grant, by checksum.
+
+    DOT's own rows hold the token (as a SHA-256 checksum); this row says which grant it
+    belongs to, so the token acts for the granting organisation and an uninstall finds
+    every token to revoke.
+    """
+
+    class Kind(models.TextChoices):
+        CODE = "code", "Authorization code"
+        ACCESS = "access", "Access token"
+        REFRESH = "refresh", "Refresh token"
+
+    grant = models.ForeignKey(DelegatedGrant, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    checksum = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the code or token.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["grant", "kind"], name="dgrantcred_grant_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.grant}"

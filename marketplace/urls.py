@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace import views
+from marketplace.views import listings as views
 
 app_name = "marketplace"
 
