@@ -62,6 +62,10 @@ class Integration(models.Model):
     website_url = models.URLField(blank=True)
     docs_url = models.URLField(blank=True)
     support_url = models.URLField(blank=True)
+    install_url = models.URLField(
+        blank=True,
+        help_text="Where the partner's app starts an install: it redirects to the consent with PKCE.",
+    )
     scopes = models.JSONField(default=list, help_text="Permission catalogue codes the integration asks for.")
     pricing_model = models.CharField(max_length=16, choices=Pricing.choices, default=Pricing.FREE)
     price_minor = models.PositiveBigIntegerField(default=0, help_text="Per call or per month, in minor units.")
