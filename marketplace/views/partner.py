@@ -1,5 +1,5 @@
-"""Marketplace pages: the public catalogue (home, search, category, detail), the partner's
-integrations (list, editor with preview, submission status) and the staff review queue.
+"""Marketplace pages for partners (their integrations: list, editor with preview, submission
+status) and the staff review queue.
 
 Public pages are open to everyone and show published integrations only; a partner's
 members also preview their own unpublished listing. Changes go through
@@ -83,46 +83,6 @@ def _listing(request, *, category=None, template: str, extra: dict):
         **extra,
     }
     return render(request, template, context)
-
-
-# ---- public pages ------------------------------------------------------------------------
-
-
-@require_GET
-def home(request):
-    categories = list(selectors.category_list_with_counts())
-    newest = list(selectors.integration_list_published(sort="newest")[:HOME_NEWEST])
-    viewer = _viewer(request)
-    context = {
-        "form": SearchForm(categories=categories),
-        "categories": categories,
-        "newest": newest,
-        "is_partner": bool(viewer and viewer.organization.is_partner and viewer.has_perm("integrations:read")),
-    }
-    return render(request, "marketplace/home.html", context)
-
-
-@require_GET
-def search(request):
-    return _listing(request, template="marketplace/search.html", extra={})
-
-
-@require_GET
-def category(request, slug: str):
-    chosen = selectors.category_get(slug=slug)
-    return _listing(request, category=chosen, template="marketplace/category.html", extra={})
-
-
-@require_GET
-def detail(request, slug: str):
-    integration = selectors.integration_get_public(slug=slug, viewer=_viewer(request))
-    context = {
-        "integration": integration,
-        "description_html": render_markdown(integration.description),
-        "scopes": _scopes_explained(integration),
-        "versions": list(integration.versions.all()),
-    }
-    return render(request, "marketplace/detail.html", context)
 
 
 # ---- partner pages -----------------------------------------------------------------------
