@@ -28,6 +28,7 @@ urlpatterns = [
     path("sandbox/", include("payments_mock.urls")),
     path("api/v1/", include("payments_mock.api.urls")),
     path("marketplace/", include("marketplace.urls")),
+    path("support/", include("portal.support_urls")),
     path("api/v1/", include("marketplace.api.urls")),
     path("", include("apikeys.oauth_views")),  # /oauth/authorize, token, revoke, introspect
 ]
