@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from accounts.models import Membership
 from apikeys.forms import SCOPE_CHOICES, ScopePickerMixin, split_lines
-from marketplace.models import Category, Integration
-from marketplace.selectors import SORT_LABELS
+from marketplace.models import Category, Integration, IntegrationImage
+from marketplace.selectors import MIN_RATINGS, SORT_LABELS
 from portal.lib.money import CURRENCIES, MoneyError, from_major, normalize_currency, to_major
 
 CURRENCY_CHOICES = [(code, code) for code in ("USD", "EUR", "GBP") if code in CURRENCIES]
@@ -30,6 +32,13 @@ class IntegrationForm(ScopePickerMixin, forms.Form):
     website_url = forms.URLField(required=False, label="Website", assume_scheme="https")
     docs_url = forms.URLField(required=False, label="Documentation", assume_scheme="https")
     support_url = forms.URLField(required=False, label="Support", assume_scheme="https")
+    install_url = forms.URLField(
+        required=False,
+        label="Install URL",
+        assume_scheme="https",
+        help_text="Where your app starts an install (it sends the developer to our consent screen with PKCE). "
+        "https, or http on 127.0.0.1 or localhost in test mode.",
+    )
     scopes = forms.MultipleChoiceField(
         choices=SCOPE_CHOICES,
         widget=forms.CheckboxSelectMultiple,
@@ -87,6 +96,7 @@ class IntegrationForm(ScopePickerMixin, forms.Form):
             "website_url": integration.website_url,
             "docs_url": integration.docs_url,
             "support_url": integration.support_url,
+            "install_url": integration.install_url,
             "scopes": list(integration.scopes),
             "redirect_uris": "\n".join(application.redirect_uri_list) if application else "",
             "pricing_model": integration.pricing_model,
@@ -122,6 +132,7 @@ class IntegrationForm(ScopePickerMixin, forms.Form):
             "website_url": data.get("website_url") or "",
             "docs_url": data.get("docs_url") or "",
             "support_url": data.get("support_url") or "",
+            "install_url": data.get("install_url") or "",
             "scopes": data["scopes"],
             "pricing_model": data["pricing_model"],
             "price_minor": data.get("price_minor") or 0,
@@ -133,6 +144,47 @@ class IntegrationForm(ScopePickerMixin, forms.Form):
 
     def redirect_uri_list(self) -> list[str]:
         return split_lines(self.cleaned_data.get("redirect_uris", ""))
+
+
+IMAGE_ACCEPT = "image/png,image/jpeg,image/webp"
+
+
+class IntegrationImageForm(forms.Form):
+    """One upload: the logo or a screenshot. The file is checked by the service, which sniffs
+    the bytes; the browser's `accept` hint and the file name are never trusted."""
+
+    kind = forms.ChoiceField(choices=IntegrationImage.Kind.choices, widget=forms.HiddenInput)
+    file = forms.FileField(
+        widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT}),
+        error_messages={"required": "Choose an image file.", "empty": "The file is empty."},
+    )
+    caption = forms.CharField(required=False, max_length=140, help_text="Shown under the screenshot.")
+
+    def __init__(self, *args, kind: str, **kwargs):
+        kwargs.setdefault("prefix", kind)
+        kwargs.setdefault("initial", {"kind": kind})
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        if kind == IntegrationImage.Kind.LOGO:
+            del self.fields["caption"]
+            self.fields["file"].label = "Logo"
+            limit = settings.MARKETPLACE_LOGO_MAX_BYTES
+            self.fields["file"].help_text = (
+                f"PNG, JPEG or WebP, at most {filesizeformat(limit)}; square works best. "
+                "We re-encode it as a PNG of at most 512×512. A new logo replaces the old one."
+            )
+        else:
+            self.fields["file"].label = "Screenshot"
+            limit = settings.MARKETPLACE_SCREENSHOT_MAX_BYTES
+            self.fields["file"].help_text = (
+                f"PNG, JPEG or WebP, at most {filesizeformat(limit)}; up to "
+                f"{IntegrationImage.MAX_SCREENSHOTS}. We re-encode it to fit 1600×1000."
+            )
+
+    def clean_kind(self):
+        if self.cleaned_data["kind"] != self.kind:
+            raise forms.ValidationError("Upload through the logo or the screenshot form.")
+        return self.kind
 
 
 class ReviewForm(forms.Form):
@@ -151,6 +203,9 @@ class ReviewForm(forms.Form):
 
 
 class SearchForm(forms.Form):
+    """The marketplace's search bar and filters, submitted with GET so every result list has
+    its own shareable URL. A bad value is reported next to its field; the others still apply."""
+
     q = forms.CharField(
         required=False,
         max_length=200,
@@ -159,6 +214,16 @@ class SearchForm(forms.Form):
     )
     category = forms.ChoiceField(required=False, label="Category")
     pricing = forms.ChoiceField(required=False, choices=PRICING_FILTER, label="Pricing")
+    min_rating = forms.DecimalField(
+        required=False,
+        min_value=1,
+        max_value=5,
+        max_digits=2,
+        decimal_places=1,
+        label="Rating",
+        widget=forms.Select(choices=[("", "Any rating"), *((v, f"{v} ★ and up") for v in MIN_RATINGS)]),
+        error_messages={"invalid": "Choose a rating from 1 to 5."},
+    )
     sort = forms.ChoiceField(required=False, choices=[("", "Best match"), *SORT_LABELS.items()], label="Sort")
 
     def __init__(self, *args, categories, with_category: bool = True, **kwargs):
@@ -167,3 +232,14 @@ class SearchForm(forms.Form):
             self.fields["category"].choices = [("", "All categories"), *((c.slug, c.name) for c in categories)]
         else:
             del self.fields["category"]
+
+    def filters(self) -> dict:
+        """The valid filters (after is_valid()); an invalid field is left out, not the whole search."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "query": data.get("q") or "",
+            "category": data.get("category") or "",
+            "pricing": data.get("pricing") or "",
+            "min_rating": data.get("min_rating"),
+            "sort": data.get("sort") or "",
+        }

@@ -10,6 +10,7 @@ so its redirect URIs are validated the same way as every other application's.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -21,7 +22,10 @@ from accounts.models import Membership, Organization, PartnerProfile, RoleName, 
 from accounts.permissions import BY_CODE
 from accounts.services import SYSTEM, RequestMeta, audit_record
 from apikeys import services as apikey_services
+from apikeys.models import Environment
+from apikeys.services import LOOPBACK_HOSTS
 from marketplace.models import Category, Integration, IntegrationVersion
+from marketplace.services.search import integration_search_refresh
 from portal.emails import absolute_url, send_templated_email
 from portal.lib.money import MoneyError, normalize_currency
 
@@ -71,10 +75,48 @@ def _require_verified_partner(organization: Organization) -> None:
         raise ValidationError(" ".join(blockers))
 
 
-def _clean_listing(values: dict[str, Any], *, integration: Integration | None) -> dict[str, Any]:
+URL_FIELDS = ("website_url", "docs_url", "support_url")
+MAX_URL_LENGTH = 200
+
+
+def _url_error(url: str, *, environment: str | None = None) -> str | None:
+    """Why a listing URL is refused, or None. With an environment (the install URL), http is
+    allowed only on a loopback host in test mode, as for the OAuth redirect URIs."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        return "Give an absolute https:// URL."
+    if parts.username or parts.password:
+        return "The URL must not carry a user name or password."
+    if len(url) > MAX_URL_LENGTH:
+        return f"At most {MAX_URL_LENGTH} characters."
+    loopback_test = environment == Environment.TEST and parts.hostname in LOOPBACK_HOSTS
+    if environment is not None and parts.scheme == "http" and not loopback_test:
+        return "Use https. Plain http is allowed only for 127.0.0.1 or localhost in test mode."
+    return None
+
+
+def _environment_of(integration: Integration | None, default: str) -> str:
+    application = integration.oauth_application if integration is not None else None
+    # An integration that lost its application gets the strict (live) rule.
+    return application.environment if application is not None else (default if integration is None else "live")
+
+
+def _clean_listing(
+    values: dict[str, Any], *, integration: Integration | None, environment: str = Environment.TEST
+) -> dict[str, Any]:
     """Validate the listing's own fields; raises a ValidationError keyed by field."""
     errors: dict[str, list[str]] = {}
     cleaned = dict(values)
+    for field in (*URL_FIELDS, "install_url"):
+        if field in cleaned:
+            cleaned[field] = (cleaned[field] or "").strip()
+            if cleaned[field]:
+                problem = _url_error(
+                    cleaned[field],
+                    environment=_environment_of(integration, environment) if field == "install_url" else None,
+                )
+                if problem:
+                    errors[field] = [problem]
     for field, limit in (("name", 80), ("tagline", 140), ("version", 32)):
         if field in cleaned:
             cleaned[field] = (cleaned[field] or "").strip()
@@ -145,6 +187,7 @@ def integration_create(
     website_url: str = "",
     docs_url: str = "",
     support_url: str = "",
+    install_url: str = "",
     pricing_model: str = Integration.Pricing.FREE,
     price_minor: int = 0,
     currency: str = "USD",
@@ -170,8 +213,13 @@ def integration_create(
             "currency": currency,
             "free_tier_calls": free_tier_calls,
             "version": version,
+            "website_url": website_url,
+            "docs_url": docs_url,
+            "support_url": support_url,
+            "install_url": install_url,
         },
         integration=None,
+        environment=environment,
     )
     application, secret = apikey_services.oauth_application_create(
         organization=organization,
@@ -186,9 +234,6 @@ def integration_create(
     )
     integration = Integration.objects.create(
         organization=organization,
-        website_url=website_url,
-        docs_url=docs_url,
-        support_url=support_url,
         release_notes=(release_notes or "").strip(),
         oauth_application=application,
         created_by=actor.user,
@@ -214,6 +259,7 @@ LISTING_FIELDS = (
     "website_url",
     "docs_url",
     "support_url",
+    "install_url",
     "scopes",
     "pricing_model",
     "price_minor",
@@ -266,6 +312,7 @@ def integration_update(
     if changed:
         integration.updated_at = timezone.now()
         integration.save(update_fields=[*changed, "updated_at"])
+        integration_search_refresh(integration_ids=[integration.pk])
         audit_record(
             action="integration.updated",
             actor=actor.user,
@@ -342,6 +389,8 @@ def integration_review(
     else:
         integration.status = Integration.Status.REJECTED
     integration.save(update_fields=["status", "reviewer_notes", "reviewed_by", "reviewed_at", "published_at"])
+    if decision == "publish":
+        integration_search_refresh(integration_ids=[integration.pk])
     audit_record(
         action=f"integration.{'published' if decision == 'publish' else 'rejected'}",
         actor=reviewer,

@@ -8,14 +8,17 @@ marketplace.services; reads through marketplace.selectors.
 
 from __future__ import annotations
 
+import copy
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import org_permission_required
@@ -24,18 +27,11 @@ from accounts.permissions import BY_CODE
 from accounts.services import RequestMeta
 from apikeys.views import _apply_errors, _membership, _no_store, _problems_as_403
 from marketplace import selectors, services
-from marketplace.forms import IntegrationForm, ReviewForm, SearchForm
+from marketplace.forms import IntegrationForm, IntegrationImageForm, ReviewForm
 from marketplace.markdown import render_markdown
-from marketplace.models import Integration
-
-PAGE_SIZE = 12
-HOME_NEWEST = 6
-
-
-def _viewer(request) -> Membership | None:
-    if not request.user.is_authenticated or not request.membership:
-        return None
-    return _membership(request)
+from marketplace.models import Integration, IntegrationImage
+from marketplace.selectors.media import integration_image_get_for_actor, integration_logo, integration_screenshots
+from marketplace.services import media as media_services
 
 
 def _staff_required(view):
@@ -50,39 +46,11 @@ def _staff_required(view):
     return wrapper
 
 
-def _query_without_page(request) -> str:
-    return urlencode([(k, v) for k, v in request.GET.items() if k != "page" and v])
-
-
 def _scopes_explained(integration: Integration) -> list[dict]:
     return [
         {"code": code, "description": BY_CODE[code].description if code in BY_CODE else "", "group": ""}
         for code in integration.scopes
     ]
-
-
-def _listing(request, *, category=None, template: str, extra: dict):
-    categories = list(selectors.category_list_with_counts())
-    form = SearchForm(request.GET or None, categories=categories, with_category=category is None)
-    data = form.cleaned_data if form.is_valid() else {}
-    chosen = category
-    if category is None and data.get("category"):
-        chosen = next((c for c in categories if c.slug == data["category"]), None)
-    integrations = selectors.integration_list_published(
-        query=data.get("q") or "", category=chosen, pricing=data.get("pricing") or "", sort=data.get("sort") or ""
-    )
-    page = Paginator(integrations, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "form": form,
-        "page": page,
-        "categories": categories,
-        "category": category,
-        "query": _query_without_page(request),
-        "q": data.get("q") or "",
-        "filtered": any(data.get(k) for k in ("q", "category", "pricing", "sort")),
-        **extra,
-    }
-    return render(request, template, context)
 
 
 # ---- partner pages -----------------------------------------------------------------------
@@ -93,24 +61,106 @@ def _listing(request, *, category=None, template: str, extra: dict):
 def my_integrations(request):
     membership = _membership(request)
     organization = membership.organization
+    integrations = list(selectors.integration_list_for_organization(organization=organization))
+    prefetch_related_objects(integrations, "images")  # the logos, in one query
     context = {
-        "integrations": list(selectors.integration_list_for_organization(organization=organization)),
+        "integrations": integrations,
         "blockers": services.partner_blockers(organization),
         "can_manage": membership.has_perm("integrations:manage"),
     }
     return render(request, "marketplace/my_integrations.html", context)
 
 
+PREVIEW_FIELDS = (
+    "name",
+    "tagline",
+    "description",
+    "category",
+    "website_url",
+    "docs_url",
+    "support_url",
+    "install_url",
+    "pricing_model",
+    "currency",
+    "version",
+)
+
+
+def _preview_integration(
+    form: IntegrationForm, *, integration: Integration | None, membership: Membership
+) -> Integration | None:
+    """An unsaved copy of the listing as the form would make it, for the card preview.
+
+    Fields that don't validate keep their saved values; nothing here is ever saved.
+    """
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    preview = copy.copy(integration) if integration is not None else Integration(organization=membership.organization)
+    for field in PREVIEW_FIELDS:
+        if data.get(field) not in (None, ""):
+            setattr(preview, field, data[field])
+    if data.get("pricing_model") and "price_minor" in data:
+        preview.price_minor = data["price_minor"]
+        preview.free_tier_calls = data.get("free_tier_calls") or 0
+    preview.slug = slugify(data.get("slug") or preview.name or "")[:80] or preview.slug
+    if not (preview.name and preview.slug and preview.category_id):
+        return None
+    return preview
+
+
+def _image_forms(bound: IntegrationImageForm | None = None) -> dict[str, IntegrationImageForm]:
+    forms = {
+        kind: IntegrationImageForm(kind=kind) for kind in (IntegrationImage.Kind.LOGO, IntegrationImage.Kind.SCREENSHOT)
+    }
+    if bound is not None:
+        forms[bound.kind] = bound
+    return forms
+
+
+def _render_editor(
+    request,
+    *,
+    membership: Membership,
+    integration: Integration | None,
+    form: IntegrationForm,
+    preview_html=None,
+    preview_card: Integration | None = None,
+    image_form: IntegrationImageForm | None = None,
+):
+    forms = _image_forms(image_form)
+    screenshots = integration_screenshots(integration)
+    logo = integration_logo(integration)
+    if preview_card is not None:
+        # The catalogue's card reads `logo_url` (its list pages set it from a prefetch).
+        preview_card.logo_url = reverse("marketplace:image", args=[logo.public_id]) if logo else ""
+    context = {
+        "form": form,
+        "integration": integration,
+        "blockers": services.partner_blockers(membership.organization),
+        "locked": integration is not None and not integration.is_editable,
+        "preview": preview_html,
+        "preview_card": preview_card,
+        "logo": logo,
+        "screenshots": screenshots,
+        "logo_form": forms[IntegrationImage.Kind.LOGO],
+        "screenshot_form": forms[IntegrationImage.Kind.SCREENSHOT],
+        "screenshots_full": len(screenshots) >= IntegrationImage.MAX_SCREENSHOTS,
+        "max_screenshots": IntegrationImage.MAX_SCREENSHOTS,
+    }
+    return render(request, "marketplace/editor.html", context)
+
+
 def _editor(request, *, integration: Integration | None):
     membership = _membership(request)
     blockers = services.partner_blockers(membership.organization)
     form = IntegrationForm(request.POST or None, actor=membership, integration=integration)
-    preview = None
-    if integration is not None:
-        preview = render_markdown(integration.description)
     locked = integration is not None and not integration.is_editable
+    preview_html = render_markdown(integration.description) if integration is not None else None
+    preview_card = integration
     if request.method == "POST":
-        preview = render_markdown(request.POST.get("description", ""))
+        # Exactly what the detail page renders; the preview itself never saves anything.
+        preview_html = render_markdown(request.POST.get("description", ""))
+        preview_card = _preview_integration(form, integration=integration, membership=membership)
         if "preview" not in request.POST and not blockers and not locked and form.is_valid():
             meta = RequestMeta.from_request(request)
             try:
@@ -140,14 +190,14 @@ def _editor(request, *, integration: Integration | None):
                 return redirect("marketplace:status", integration.public_id)
             except ValidationError as error:
                 _apply_errors(form, error, {"price_minor": "price"})
-    context = {
-        "form": form,
-        "integration": integration,
-        "blockers": blockers,
-        "locked": locked,
-        "preview": preview,
-    }
-    return render(request, "marketplace/editor.html", context)
+    return _render_editor(
+        request,
+        membership=membership,
+        integration=integration,
+        form=form,
+        preview_html=preview_html,
+        preview_card=preview_card,
+    )
 
 
 @org_permission_required("integrations:manage")
@@ -165,6 +215,88 @@ def integration_edit(request, public_id: str):
     return _editor(request, integration=integration)
 
 
+def _images_url(integration: Integration) -> str:
+    return reverse("marketplace:edit", args=[integration.public_id]) + "#images"
+
+
+@org_permission_required("integrations:manage")
+@require_POST
+@_problems_as_403
+def integration_image_add(request, public_id: str):
+    membership = _membership(request)
+    integration = selectors.integration_get_for_actor(actor=membership, public_id=public_id, write=True)
+    kind = request.POST.get("kind")
+    if kind not in IntegrationImage.Kind.values:
+        kind = IntegrationImage.Kind.SCREENSHOT
+    form = IntegrationImageForm(request.POST, request.FILES, kind=kind)
+    if form.is_valid():
+        try:
+            media_services.integration_image_add(
+                integration=integration,
+                actor=membership,
+                kind=kind,
+                upload=form.cleaned_data["file"],
+                caption=form.cleaned_data.get("caption") or "",
+                meta=RequestMeta.from_request(request),
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Logo saved." if kind == IntegrationImage.Kind.LOGO else "Screenshot added.")
+            return redirect(_images_url(integration))
+    return _render_editor(
+        request,
+        membership=membership,
+        integration=integration,
+        form=IntegrationForm(actor=membership, integration=integration),
+        preview_html=render_markdown(integration.description),
+        preview_card=integration,
+        image_form=form,
+    )
+
+
+@org_permission_required("integrations:manage")
+@require_POST
+@_problems_as_403
+def integration_image_remove(request, public_id: str, image_id: str):
+    membership = _membership(request)
+    integration = selectors.integration_get_for_actor(actor=membership, public_id=public_id, write=True)
+    image = integration_image_get_for_actor(actor=membership, integration=integration, public_id=image_id)
+    try:
+        media_services.integration_image_remove(image=image, actor=membership, meta=RequestMeta.from_request(request))
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        what = "Logo" if image.kind == IntegrationImage.Kind.LOGO else "Screenshot"
+        messages.success(request, f"{what} removed.")
+    return redirect(_images_url(integration))
+
+
+@org_permission_required("integrations:manage")
+@require_POST
+@_problems_as_403
+def integration_image_move(request, public_id: str, image_id: str):
+    """Move a screenshot one place earlier or later in the gallery."""
+    membership = _membership(request)
+    integration = selectors.integration_get_for_actor(actor=membership, public_id=public_id, write=True)
+    image = integration_image_get_for_actor(actor=membership, integration=integration, public_id=image_id)
+    order = [s.public_id for s in integration_screenshots(integration)]
+    if image.public_id in order:
+        index = order.index(image.public_id)
+        other = index - 1 if request.POST.get("direction") == "up" else index + 1
+        if 0 <= other < len(order):
+            order[index], order[other] = order[other], order[index]
+            try:
+                media_services.integration_image_reorder(
+                    integration=integration, actor=membership, order=order, meta=RequestMeta.from_request(request)
+                )
+            except ValidationError as error:
+                for message in error.messages:
+                    messages.error(request, message)
+    return redirect(_images_url(integration))
+
+
 @org_permission_required("integrations:read")
 @require_GET
 def integration_status(request, public_id: str):
@@ -175,6 +307,8 @@ def integration_status(request, public_id: str):
         "can_manage": membership.has_perm("integrations:manage"),
         "blockers": services.partner_blockers(membership.organization),
         "versions": list(integration.versions.all()),
+        "logo": integration_logo(integration),
+        "screenshots": integration_screenshots(integration),
     }
     return render(request, "marketplace/status.html", context)
 
@@ -218,6 +352,7 @@ def integration_unpublish(request, public_id: str):
 @require_GET
 def review_queue(request):
     page = Paginator(selectors.integration_review_queue(), 25).get_page(request.GET.get("page"))
+    prefetch_related_objects(page.object_list, "images")
     return render(request, "marketplace/review_queue.html", {"page": page, "query": ""})
 
 
@@ -247,5 +382,7 @@ def review(request, public_id: str):
         "form": form,
         "description_html": render_markdown(integration.description),
         "scopes": _scopes_explained(integration),
+        "logo": integration_logo(integration),
+        "screenshots": integration_screenshots(integration),
     }
     return render(request, "marketplace/review.html", context)

@@ -19,3 +19,24 @@ def test_links_are_nofollow_and_markdown_renders():
     assert "<h2>Setup</h2>" in html
     assert "<strong>one</strong>" in html
     assert 'rel="nofollow noopener"' in html
+
+
+def test_obfuscated_script_urls_and_active_content_are_removed():
+    html = str(
+        render_markdown(
+            '<a href="JaVaScRiPt:alert(1)">a</a> <a href="&#106;avascript:alert(2)">b</a> '
+            "[c](data:text/html;base64,PHNjcmlwdD5hbGVydCgzKTwvc2NyaXB0Pg==) "
+            '<svg onload="alert(4)"><circle r="1"/></svg> <style>body{display:none}</style> '
+            '<form action="https://evil.example"><input name="password"></form> '
+            '<p style="background:url(javascript:alert(5))">styled</p>'
+        )
+    )
+    for forbidden in ("javascript", "data:text", "<svg", "onload", "<style", "<form", "<input", "style=", "alert"):
+        assert forbidden not in html.lower(), forbidden
+    assert "styled" in html
+
+
+def test_raw_html_links_also_get_nofollow_and_lose_target():
+    html = str(render_markdown('<a href="https://partner.example" target="_blank" rel="dofollow">site</a>'))
+    assert 'rel="nofollow noopener"' in html
+    assert "target=" not in html and "dofollow" not in html

@@ -173,3 +173,44 @@ def test_another_partner_cannot_change_an_integration(partners):
         )
     with pytest.raises(PermissionDenied):
         services.integration_submit(integration=integration, actor=partners.membership(partners.other_owner))
+
+
+def test_the_install_url_is_https_or_loopback_http_in_test_mode(partners):
+    membership = partners.membership(partners.owner)
+    integration = create(membership, install_url="https://ledgerly.example/install")
+    assert integration.install_url == "https://ledgerly.example/install"
+    services.integration_update(integration=integration, actor=membership, install_url="http://127.0.0.1:9000/install")
+    integration.refresh_from_db()
+    assert integration.install_url == "http://127.0.0.1:9000/install"
+    for bad, message in (
+        ("http://ledgerly.example/install", "Use https"),
+        ("javascript:alert(1)", "absolute https:// URL"),
+        ("https://user:secret@ledgerly.example/install", "user name or password"),
+        ("/relative/install", "absolute https:// URL"),
+    ):
+        with pytest.raises(ValidationError) as error:
+            services.integration_update(integration=integration, actor=membership, install_url=bad)
+        assert message in error.value.message_dict["install_url"][0], bad
+    integration.refresh_from_db()
+    assert integration.install_url == "http://127.0.0.1:9000/install"
+
+
+def test_a_live_integration_refuses_even_a_loopback_http_install_url(partners):
+    membership = partners.membership(partners.owner)
+    with pytest.raises(ValidationError) as error:
+        create(membership, environment="live", install_url="http://localhost:9000/install")
+    assert "install_url" in error.value.message_dict
+    assert not Integration.objects.exists()
+    integration = create(membership, environment="live", install_url="https://ledgerly.example/install")
+    with pytest.raises(ValidationError, match="Use https"):
+        services.integration_update(
+            integration=integration, actor=membership, install_url="http://127.0.0.1:9000/install"
+        )
+
+
+def test_listing_links_must_be_absolute_http_urls(partners):
+    membership = partners.membership(partners.owner)
+    with pytest.raises(ValidationError) as error:
+        create(membership, website_url="javascript:alert(1)", docs_url="ftp://ledgerly.example/docs")
+    assert set(error.value.message_dict) == {"website_url", "docs_url"}
+    assert not Integration.objects.exists()
