@@ -66,6 +66,9 @@ class KeyContext:
     allowed_networks: tuple[Network, ...] = ()
     allowed_countries: frozenset[str] = frozenset()
     loaded_at: float = 0.0
+    # A token issued under a DelegatedGrant (a marketplace install): it acts for the
+    # granting organisation, and the capture attributes its calls to the grant.
+    grant_id: int | None = None
 
     @property
     def livemode(self) -> bool:
@@ -344,32 +347,50 @@ def context_from_token(token) -> KeyContext | None:
     Scopes are what the token was granted, narrowed to the application's allowed scopes
     and, for a token a member approved, to what that member holds today: removing a
     member or narrowing their role takes effect on their tokens when the cache refreshes.
+    A token issued under a delegated grant (a marketplace install) acts instead for the
+    granting organisation, in the grant's environment, within the grant's scopes; the
+    install belongs to that organisation, so it outlives the member who approved it,
+    and a revoked grant's tokens act no more.
     `credential_pk` is the negated application pk, so per-credential limiter state and
     capture records never collide with an API key's pk.
     """
     from accounts.models import Membership
+    from apikeys.models import DelegatedGrantCredential
 
     application = token.application
     if application is None:
         return None
     scopes = set(token.scope.split()) & set(application.allowed_scopes)
-    if token.user_id is not None:
-        membership = (
-            Membership.objects.select_related("custom_role")
-            .filter(user_id=token.user_id, organization_id=application.organization_id)
-            .first()
-        )
-        if membership is None:
+    credential = (
+        DelegatedGrantCredential.objects.select_related("grant__organization__plan")
+        .filter(checksum=token.token_checksum, kind=DelegatedGrantCredential.Kind.ACCESS)
+        .first()
+    )
+    grant = credential.grant if credential is not None else None
+    if grant is not None:
+        if grant.revoked_at is not None or grant.application_id != application.pk:
             return None
-        scopes &= membership.permissions
-    plan = application.organization.plan
+        scopes &= set(grant.scopes)
+        organization, environment = grant.organization, grant.environment
+    else:
+        if token.user_id is not None:
+            membership = (
+                Membership.objects.select_related("custom_role")
+                .filter(user_id=token.user_id, organization_id=application.organization_id)
+                .first()
+            )
+            if membership is None:
+                return None
+            scopes &= membership.permissions
+        organization, environment = application.organization, application.environment
+    plan = organization.plan
     return KeyContext(
         credential_pk=-application.pk,
         credential_id=application.public_id,
         lookup_id=token_lookup_id(token.pk),
-        organization_id=application.organization_id,
-        organization_public_id=application.organization.public_id,
-        environment=application.environment,
+        organization_id=organization.pk,
+        organization_public_id=organization.public_id,
+        environment=environment,
         scopes=frozenset(scopes),
         created_by_id=token.user_id or application.created_by_id,
         rate_limit_per_hour=None,
@@ -379,6 +400,7 @@ def context_from_token(token) -> KeyContext | None:
         pepper_version="",
         expires_at=_epoch(token.expires),
         loaded_at=time.monotonic(),
+        grant_id=grant.pk if grant is not None else None,
     )
 
 

@@ -69,26 +69,26 @@ buffer = CaptureBuffer()
 def build_record(request, response, context, latency_ms: int) -> str:
     match = getattr(request, "resolver_match", None)
     route = "/" + match.route if match is not None and match.route else request.path
-    return json.dumps(
-        {
-            "o": context.organization_id,
-            "k": context.credential_pk,
-            "c": context.credential_id,
-            "l": context.livemode,
-            "r": route[:200],
-            "m": request.method,
-            "s": response.status_code,
-            "ms": latency_ms,
-            "qb": int(request.META.get("CONTENT_LENGTH") or 0),
-            "rb": len(response.content) if not response.streaming else 0,
-            "ip": request.META.get("REMOTE_ADDR") or None,
-            "cc": getattr(request, "country", "") or "",
-            "ua": request.META.get("HTTP_USER_AGENT", "")[:400],
-            "id": getattr(request, "request_id", ""),
-            "t": time.time(),
-        },
-        separators=(",", ":"),
-    )
+    values = {
+        "o": context.organization_id,
+        "k": context.credential_pk,
+        "c": context.credential_id,
+        "l": context.livemode,
+        "r": route[:200],
+        "m": request.method,
+        "s": response.status_code,
+        "ms": latency_ms,
+        "qb": int(request.META.get("CONTENT_LENGTH") or 0),
+        "rb": len(response.content) if not response.streaming else 0,
+        "ip": request.META.get("REMOTE_ADDR") or None,
+        "cc": getattr(request, "country", "") or "",
+        "ua": request.META.get("HTTP_USER_AGENT", "")[:400],
+        "id": getattr(request, "request_id", ""),
+        "t": time.time(),
+    }
+    if getattr(context, "grant_id", None):
+        values["g"] = context.grant_id  # only on delegated-grant calls: records stay small
+    return json.dumps(values, separators=(",", ":"))
 
 
 def record(request, response, context, latency_ms: int) -> None:
@@ -101,9 +101,15 @@ def record(request, response, context, latency_ms: int) -> None:
 
 
 def request_logs_insert(records: list[str]) -> int:
-    """Bulk-insert captured records and move the keys' last use forward. Returns rows written."""
+    """Bulk-insert captured records and move the keys' last use forward. Returns rows written.
+
+    Calls made under a delegated grant (a marketplace install) carry its id: the row's
+    `grant` is set, the grant's last use moves forward, and `grant_requests_flushed`
+    tells listeners (the marketplace's call counts) in the same transaction.
+    """
     from accounts.models import Organization
-    from apikeys.models import ApiKey, RequestLog
+    from apikeys.models import ApiKey, DelegatedGrant, RequestLog
+    from apikeys.signals import grant_requests_flushed
 
     parsed = []
     for raw in records:
@@ -115,13 +121,21 @@ def request_logs_insert(records: list[str]) -> int:
         return 0
     org_ids = set(Organization.objects.filter(pk__in={r["o"] for r in parsed}).values_list("pk", flat=True))
     key_ids = set(ApiKey.objects.filter(pk__in={r["k"] for r in parsed if r.get("k")}).values_list("pk", flat=True))
+    wanted_grants = {r["g"] for r in parsed if r.get("g")}
+    grant_ids = (
+        set(DelegatedGrant.objects.filter(pk__in=wanted_grants).values_list("pk", flat=True))
+        if wanted_grants
+        else set()
+    )
     rows = []
     last_use: dict[int, tuple[datetime, str | None]] = {}
+    grant_usage: dict[int, tuple[int, datetime]] = {}
     for r in parsed:
         if r["o"] not in org_ids:
             continue  # the organisation was deleted since
         at = datetime.fromtimestamp(r["t"], tz=UTC)
         key_id = r.get("k") if r.get("k") in key_ids else None
+        grant_id = r.get("g") if r.get("g") in grant_ids else None
         rows.append(
             RequestLog(
                 organization_id=r["o"],
@@ -138,9 +152,13 @@ def request_logs_insert(records: list[str]) -> int:
                 country=r.get("cc") or "",
                 user_agent=r.get("ua") or "",
                 request_id=r.get("id") or "",
+                grant_id=grant_id,
                 created_at=at,
             )
         )
+        if grant_id is not None:
+            calls, last_at = grant_usage.get(grant_id, (0, at))
+            grant_usage[grant_id] = (calls + 1, max(last_at, at))
         if key_id is not None and (key_id not in last_use or last_use[key_id][0] < at):
             last_use[key_id] = (at, r.get("ip"))
     with transaction.atomic():
@@ -150,6 +168,12 @@ def request_logs_insert(records: list[str]) -> int:
             ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=at)).update(
                 last_used_at=at, last_used_ip=ip
             )
+        for grant_id, (_calls, at) in grant_usage.items():
+            DelegatedGrant.objects.filter(pk=grant_id).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=at)
+            ).update(last_used_at=at)
+        if grant_usage:
+            grant_requests_flushed.send(sender=RequestLog, usage=grant_usage)
     return len(rows)
 
 

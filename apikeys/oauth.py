@@ -3,7 +3,12 @@
 - Scopes come from the permission catalogue; an application may ask only for its
   `allowed_scopes` (and gets all of them when it asks for none).
 - At the authorization endpoint a member may approve only scopes their role holds in
-  the application's organisation.
+  the application's organisation, or, for a delegated grant (a marketplace install), in
+  the installing organisation, and never beyond the grant's scopes. Applications that
+  back an integration are authorised only through the marketplace consent.
+- Codes and tokens issued under a delegated grant are recorded by checksum
+  (`DelegatedGrantCredential`), so the API acts for the granting organisation and an
+  uninstall finds every token; a code of a revoked grant is refused.
 - Access and refresh tokens carry a recognisable prefix (`oat_`, `ort_`), so the API's
   authentication can tell a token from an API key without a lookup, and secret
   scanners can recognise a leaked one.
@@ -29,6 +34,7 @@ from oauthlib.common import generate_token
 
 from accounts.models import Membership, User
 from accounts.permissions import CATALOGUE
+from apikeys.models import DelegatedGrant, DelegatedGrantCredential
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +76,33 @@ def member_permissions(user, organization_id: int) -> frozenset[str] | None:
     return membership.permissions if membership is not None else None
 
 
+def allow_consent_redirect(response, application, redirect_uri: str):
+    """Let the consent form's POST be answered by a redirect to the client's registered URI.
+
+    The site's CSP has `form-action 'self'`, and browsers apply form-action to the
+    redirects that follow a form submission, so without this the approval's redirect to
+    another origin (every real client) is blocked. Only a URI registered for the
+    application is added, as its origin.
+    """
+    from urllib.parse import urlsplit
+
+    if application is None or not redirect_uri or redirect_uri not in application.redirect_uri_list:
+        return response
+    parts = urlsplit(redirect_uri)
+    response._csp_update = {"form-action": [f"{parts.scheme}://{parts.netloc}"]}
+    return response
+
+
 def _code_key(code: str) -> str:
     return "oauth:code-used:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+def is_delegation_only(application) -> bool:
+    """Whether the application backs a marketplace integration: it acts only for
+    organisations that installed it, never through the plain consent for its own."""
+    # The reverse one-to-one from marketplace.Integration; a missing row raises an
+    # AttributeError subclass, so apikeys needs no import of the marketplace.
+    return hasattr(application, "integration")
 
 
 class PortalOAuth2Validator(OAuth2Validator):
@@ -82,13 +113,34 @@ class PortalOAuth2Validator(OAuth2Validator):
         # as `request.user` (DOT sets it from the session); never grant beyond their role.
         user = getattr(request, "user", None)
         if isinstance(user, User) and getattr(request, "response_type", None):
-            held = member_permissions(user, client.organization_id)
+            # The marketplace consent passes the install's grant in `credentials`, which
+            # oauthlib copies onto the request.
+            grant_id = getattr(request, "delegated_grant_id", None)
+            if grant_id is not None:
+                grant = DelegatedGrant.objects.filter(pk=grant_id, application=client, revoked_at__isnull=True).first()
+                if grant is None or not set(scopes) <= set(grant.scopes):
+                    return False
+                organization_id = grant.organization_id
+            elif is_delegation_only(client):
+                return False
+            else:
+                organization_id = client.organization_id
+            held = member_permissions(user, organization_id)
             if held is None or not set(scopes) <= held:
                 return False
         return True
 
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        grant_id = getattr(request, "delegated_grant_id", None)
+        if grant_id is not None:
+            DelegatedGrantCredential.objects.create(
+                grant_id=grant_id, kind=DelegatedGrantCredential.Kind.CODE, checksum=_checksum(code["code"])
+            )
+
     def save_bearer_token(self, token, request, *args, **kwargs):
         super().save_bearer_token(token, request, *args, **kwargs)
+        _record_grant_tokens(token, request)
         code = getattr(request, "code", None)
         if request.grant_type == "authorization_code" and code:
             cache.set(
@@ -103,7 +155,10 @@ class PortalOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
         if super().validate_code(client_id, code, client, request, *args, **kwargs):
-            return True
+            # A code issued under a grant revoked since (an uninstall) buys nothing.
+            return not DelegatedGrantCredential.objects.filter(
+                checksum=_checksum(code), grant__revoked_at__isnull=False
+            ).exists()
         issued = cache.get(_code_key(code))
         if issued:
             # RFC 6749 4.1.2: a code used twice is refused, and the authorization server
@@ -112,6 +167,32 @@ class PortalOAuth2Validator(OAuth2Validator):
             revoke_issued_tokens(access=issued["access"], refresh=issued["refresh"])
             logger.warning("An authorization code of %s was replayed; its tokens are revoked.", client_id)
         return False
+
+
+def _record_grant_tokens(token: dict, request) -> None:
+    """Tokens issued from a grant's code, or from a refresh of a grant's refresh token,
+    belong to the same grant."""
+    if request.grant_type == "authorization_code":
+        presented, kind = getattr(request, "code", None), DelegatedGrantCredential.Kind.CODE
+    elif request.grant_type == "refresh_token":
+        presented, kind = getattr(request, "refresh_token", None), DelegatedGrantCredential.Kind.REFRESH
+    else:
+        return
+    if not presented:
+        return
+    grant_id = (
+        DelegatedGrantCredential.objects.filter(checksum=_checksum(presented), kind=kind)
+        .values_list("grant_id", flat=True)
+        .first()
+    )
+    if grant_id is None:
+        return
+    issued = [(DelegatedGrantCredential.Kind.ACCESS, token.get("access_token"))]
+    issued.append((DelegatedGrantCredential.Kind.REFRESH, token.get("refresh_token")))
+    DelegatedGrantCredential.objects.bulk_create(
+        [DelegatedGrantCredential(grant_id=grant_id, kind=k, checksum=_checksum(raw)) for k, raw in issued if raw],
+        ignore_conflicts=True,  # a refresh within DOT's grace period answers the same tokens again
+    )
 
 
 def revoke_issued_tokens(*, access: str, refresh: str) -> None:

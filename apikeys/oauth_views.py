@@ -9,8 +9,8 @@ from __future__ import annotations
 import calendar
 import hashlib
 
-from django.http import JsonResponse
-from django.urls import path
+from django.http import HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -21,7 +21,8 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.common import Request as OAuthlibRequest
 
 from accounts.permissions import BY_CODE
-from apikeys.oauth import member_permissions
+from apikeys.models import DelegatedGrantCredential
+from apikeys.oauth import allow_consent_redirect, is_delegation_only, member_permissions
 
 
 class AuthorizeView(dot_views.AuthorizationView):
@@ -32,6 +33,9 @@ class AuthorizeView(dot_views.AuthorizationView):
     template_name = "oauth2_provider/authorize.html"
 
     def get(self, request, *args, **kwargs):
+        consent = delegated_consent_url(request)
+        if consent:
+            return HttpResponseRedirect(consent)
         if "approval_prompt" in request.GET:
             # DOT lets the client ask to skip consent when an earlier token covers the
             # scopes ("auto"); we always ask the member.
@@ -48,6 +52,12 @@ class AuthorizeView(dot_views.AuthorizationView):
             client_id = self.request.GET.get("client_id") or self.request.POST.get("client_id")
             application = get_application_model().objects.filter(client_id=client_id).first() if client_id else None
         return super().redirect(redirect_to, application)
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        if context.get("error"):
+            return response
+        return allow_consent_redirect(response, context.get("application"), context.get("redirect_uri", ""))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -77,6 +87,19 @@ class AuthorizeView(dot_views.AuthorizationView):
             redirect_host=_host(context.get("redirect_uri", "")),
         )
         return context
+
+
+def delegated_consent_url(request) -> str:
+    """Where an integration's application is authorised instead: the marketplace's install
+    consent (organisation, environment, price), with the query kept as it came."""
+    client_id = request.GET.get("client_id")
+    if not client_id:
+        return ""
+    application = get_application_model().objects.filter(client_id=client_id).first()
+    if application is None or not is_delegation_only(application):
+        return ""
+    # By URL name, so apikeys does not import the marketplace.
+    return reverse("marketplace:install_authorize") + "?" + request.GET.urlencode()
 
 
 def _host(uri: str) -> str:
@@ -117,6 +140,17 @@ class IntrospectView(View):
         )
         if token is None or not token.is_valid():
             return JsonResponse({"active": False})
+        organization, livemode = client.organization, client.livemode
+        credential = (
+            DelegatedGrantCredential.objects.select_related("grant__organization")
+            .filter(checksum=token.token_checksum, kind=DelegatedGrantCredential.Kind.ACCESS)
+            .first()
+        )
+        if credential is not None:
+            if not credential.grant.is_active:
+                return JsonResponse({"active": False})
+            # A marketplace install's token acts for the organisation that installed it.
+            organization, livemode = credential.grant.organization, credential.grant.livemode
         data = {
             "active": True,
             "scope": token.scope,
@@ -124,8 +158,8 @@ class IntrospectView(View):
             "token_type": "Bearer",
             "exp": int(calendar.timegm(token.expires.utctimetuple())),
             "iat": int(calendar.timegm(token.created.utctimetuple())),
-            "organization": client.organization.public_id,
-            "livemode": client.livemode,
+            "organization": organization.public_id,
+            "livemode": livemode,
         }
         if token.user is not None:
             data["username"] = token.user.get_username()

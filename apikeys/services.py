@@ -26,7 +26,15 @@ from accounts.permissions import BY_CODE
 from accounts.services import SYSTEM, RequestMeta, audit_record
 from apikeys.authentication import key_cache
 from apikeys.conf import pepper_ring
-from apikeys.models import ApiKey, Environment, KeyPolicy, KeyTemplate, OAuthApplication
+from apikeys.models import (
+    ApiKey,
+    DelegatedGrant,
+    DelegatedGrantCredential,
+    Environment,
+    KeyPolicy,
+    KeyTemplate,
+    OAuthApplication,
+)
 from apikeys.ratelimit import limiter
 from portal.emails import absolute_url, send_templated_email
 from portal.lib import keys as keyfmt
@@ -827,6 +835,75 @@ def oauth_token_purge_expired(*, now: datetime | None = None) -> int:
         deleted += AccessToken.objects.filter(pk__in=list(expired.values_list("pk", flat=True))).delete()[0]
         deleted += Grant.objects.filter(expires__lt=now).delete()[0]
     return deleted
+
+
+# ==== Delegated grants ====
+# Authority an organisation gives another organisation's application (a marketplace
+# install). The caller (marketplace.services) checks who may grant and audits; these keep
+# the grant and its tokens consistent. docs/decisions.md, "Marketplace installs".
+
+
+def delegated_grant_create(
+    *, application: OAuthApplication, organization: Organization, environment: str, scopes: list[str], granted_by: User
+) -> DelegatedGrant:
+    if environment not in Environment.values:
+        raise ValidationError({"environment": ["Choose live or test."]})
+    unknown = [code for code in scopes if code not in BY_CODE]
+    if unknown or not scopes:
+        raise ValidationError({"scopes": [f"Unknown scope {code!r}." for code in unknown] or ["Grant some scope."]})
+    return DelegatedGrant.objects.create(
+        application=application,
+        organization=organization,
+        environment=environment,
+        scopes=sorted(set(scopes)),
+        granted_by=granted_by,
+    )
+
+
+def delegated_grant_set_scopes(*, grant: DelegatedGrant, scopes: list[str], granted_by: User) -> DelegatedGrant:
+    """A renewed consent replaces the scopes; tokens already issued narrow with it when the
+    API reloads them (their scopes are intersected with the grant's)."""
+    grant.scopes = sorted(set(scopes))
+    grant.granted_by = granted_by
+    grant.save(update_fields=["scopes", "granted_by"])
+    for checksum in DelegatedGrantCredential.objects.filter(
+        grant=grant, kind=DelegatedGrantCredential.Kind.ACCESS
+    ).values_list("checksum", flat=True):
+        transaction.on_commit(lambda checksum=checksum: _forget_token(checksum))
+    return grant
+
+
+def _forget_token(checksum: str) -> None:
+    from apikeys.authentication import token_cache
+
+    token_cache.invalidate(checksum)
+
+
+@transaction.atomic
+def delegated_grant_revoke(*, grant: DelegatedGrant) -> int:
+    """Revoke the grant and delete every token issued under it; returns the access tokens deleted.
+
+    Deleting the access tokens fires the post_delete receiver that sets each one's Redis
+    revocation marker (apikeys.oauth.publish_token_revocation), so every process refuses
+    them on their next request despite its per-process cache. A pending code of the grant
+    is refused at the token endpoint (the validator checks the grant).
+    """
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    grant = DelegatedGrant.objects.select_for_update().get(pk=grant.pk)
+    if grant.revoked_at is None:
+        grant.revoked_at = timezone.now()
+        grant.save(update_fields=["revoked_at"])
+    # A subquery, not a list: a long-lived install has refreshed thousands of times.
+    checksums = (
+        DelegatedGrantCredential.objects.filter(grant=grant)
+        .exclude(kind=DelegatedGrantCredential.Kind.CODE)
+        .values("checksum")
+    )
+    AccessToken, RefreshToken = get_access_token_model(), get_refresh_token_model()
+    RefreshToken.objects.filter(application_id=grant.application_id, token_checksum__in=checksums).delete()
+    access_tokens = AccessToken.objects.filter(application_id=grant.application_id, token_checksum__in=checksums)
+    return access_tokens.delete()[1].get(AccessToken._meta.label, 0)
 
 
 # ==== Key templates and the naming policy ====
