@@ -81,3 +81,45 @@ def test_the_printed_demo_oauth_client_gets_a_token_that_calls_the_api(client, v
     response = client.get("/api/v1/keys/current", HTTP_AUTHORIZATION=f"Bearer {access}")
     assert response.status_code in {200, 403}, response.content
     assert response.status_code != 401
+
+
+def test_seed_demo_fills_the_marketplace_with_installs_reviews_and_a_closed_period(var_dir, settings):
+    from apikeys.models import RequestLog
+    from marketplace.models import BillingPeriod, Installation, Integration, LedgerEntry, Review, Statement
+
+    settings.MEDIA_ROOT = var_dir / "media"
+    report = _seed_json()
+    published = Integration.objects.filter(status=Integration.Status.PUBLISHED)
+    assert report["marketplace"]["integrations"] == published.count() == 12
+    assert published.values("category").distinct().count() >= 5
+    assert published.filter(featured_rank__isnull=False).count() == 3
+    assert all(i.images.filter(kind="logo").exists() for i in published)
+    installs = Installation.objects.filter(status=Installation.Status.ACTIVE)
+    assert installs.count() == report["marketplace"]["installations"] > 20
+    assert installs.filter(environment="live").exists() and installs.filter(environment="test").exists()
+    assert RequestLog.objects.filter(grant__isnull=False).count() == sum(i.call_count for i in installs)
+    reviews = Review.objects.all()
+    assert reviews.count() >= 8 and reviews.exclude(reply_body="").exists()
+    for integration in published.filter(rating_count__gt=0):
+        ratings = [r.rating for r in reviews.filter(integration=integration)]
+        assert integration.rating_count == len(ratings) and integration.rating_sum == sum(ratings)
+    period = BillingPeriod.objects.get(status=BillingPeriod.Status.CLOSED)
+    assert report["marketplace"]["closed_periods"] == [str(period)]
+    partner = Organization.objects.get(slug="ledgerly")
+    statement = Statement.objects.get(organization=partner, period=period, kind="partner")
+    assert statement.total_minor > 0 and statement.payout is not None
+    assert statement.csv_file.read().decode().count("\n") > 3
+    shares = LedgerEntry.objects.filter(period=period, kind=LedgerEntry.Kind.PARTNER_SHARE)
+    assert shares.exists() and all(entry.organization_id == partner.pk for entry in shares)
+
+    counts = (Integration.objects.count(), Installation.objects.count(), Review.objects.count())
+    counts += (LedgerEntry.objects.count(), Statement.objects.count(), RequestLog.objects.count())
+    _seed_json()
+    assert counts == (
+        Integration.objects.count(),
+        Installation.objects.count(),
+        Review.objects.count(),
+        LedgerEntry.objects.count(),
+        Statement.objects.count(),
+        RequestLog.objects.count(),
+    )
