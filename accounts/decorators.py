@@ -43,3 +43,21 @@ def org_permission_required(code: str):
         return wrapper
 
     return decorator
+
+
+def staff_required(reason: str):
+    """Pages of the staff area: anonymous visitors go to the login, signed-in non-staff get a 403
+    saying `reason` (what only staff do here)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.is_staff:
+                raise PermissionDenied(reason)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

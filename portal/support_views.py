@@ -4,10 +4,7 @@ through portal.services; every lookup through the selectors' chokepoints."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
@@ -15,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import org_permission_required
+from accounts.decorators import org_permission_required, staff_required
 from accounts.services import RequestMeta
 from portal import selectors, services
 from portal.forms import (
@@ -32,16 +29,7 @@ from portal.models import SupportTicket
 PAGE_SIZE = 25
 
 
-def _staff_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff work the ticket queue.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+_staff_required = staff_required("Only staff work the ticket queue.")
 
 
 def _apply_errors(form, error: ValidationError) -> None:

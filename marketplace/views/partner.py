@@ -9,11 +9,9 @@ marketplace.services; reads through marketplace.selectors.
 from __future__ import annotations
 
 import copy
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect, render
@@ -21,7 +19,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import org_permission_required
+from accounts.decorators import org_permission_required, staff_required
 from accounts.models import Membership
 from accounts.permissions import BY_CODE
 from accounts.services import RequestMeta
@@ -33,17 +31,7 @@ from marketplace.models import Integration, IntegrationImage
 from marketplace.selectors.media import integration_image_get_for_actor, integration_logo, integration_screenshots
 from marketplace.services import media as media_services
 
-
-def _staff_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff review integrations.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+_staff_required = staff_required("Only staff review integrations.")
 
 
 def _scopes_explained(integration: Integration) -> list[dict]:

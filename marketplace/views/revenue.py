@@ -11,13 +11,12 @@ from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.decorators import org_member_required
+from accounts.decorators import org_member_required, staff_required
 from accounts.services import RequestMeta
 from apikeys.views import _apply_errors, _membership, _no_store
 from marketplace import selectors, services
@@ -43,16 +42,7 @@ def _any_permission(*codes: str, partner: bool = False):
     return decorator
 
 
-def _staff_only(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff see platform revenue.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+_staff_only = staff_required("Only staff see platform revenue.")
 
 
 def _masked(account: PartnerAccount | None) -> str:

@@ -9,17 +9,14 @@ pages use them.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.decorators import org_permission_required
+from accounts.decorators import org_permission_required, staff_required
 from accounts.services import RequestMeta
 from apikeys.views import _apply_errors, _membership
 from marketplace import selectors, services
@@ -73,16 +70,7 @@ class ModerateForm(forms.Form):
     )
 
 
-def _staff_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff hide or restore reviews.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+_staff_required = staff_required("Only staff hide or restore reviews.")
 
 
 def _detail_url(integration, anchor: str = "reviews") -> str:
