@@ -19,6 +19,7 @@ def main() -> int:
         ("hot_path.py", []),
         ("webhooks_delivery.py", []),
         ("sandbox_transactions.py", []),
+        ("marketplace_search.py", []),
     ):
         print(f"\n### bench/{script}", flush=True)
         done = subprocess.run([sys.executable, str(HERE / script), *args], check=False, timeout=1800)

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -279,6 +280,12 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-dispatch-due-deliveries": {"task": "webhooks.tasks.dispatch_due_deliveries", "schedule": 1.0},
     "webhooks-sweep-unfanned-events": {"task": "webhooks.tasks.sweep_unfanned_events", "schedule": 60.0},
     "webhooks-purge-old": {"task": "webhooks.tasks.purge_old_webhooks", "schedule": 86400.0},
+    # Monthly, 00:30 UTC on the 1st: close the previous month (marketplace revenue; safe to run twice).
+    "marketplace-close-billing-period": {
+        "task": "marketplace.tasks.close_billing_period",
+        "schedule": crontab(minute=30, hour=0, day_of_month=1),
+    },
+    "support-auto-close": {"task": "portal.tasks.support_auto_close", "schedule": 3600.0},
 }
 
 # Webhooks (docs/decisions.md, "Webhooks"). Private, loopback and link-local delivery
@@ -288,6 +295,22 @@ WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=no
 # How long a dispatched or in-flight delivery is left alone before it is handed out
 # again (a worker killed mid-send); keep it above the 15 s delivery timeout.
 WEBHOOKS_LEASE_SECONDS = env_int("WEBHOOKS_LEASE_SECONDS", 60, minimum=1)
+
+# Support tickets (docs/decisions.md, "Support tickets"). New tickets and replies on
+# unassigned tickets go to the staff address; attachments are capped per file; resolved
+# tickets close (finally) after the given number of days and can be reopened until then.
+SUPPORT_STAFF_EMAIL = env_str("SUPPORT_STAFF_EMAIL", "support@portal.localhost")
+if "@" not in SUPPORT_STAFF_EMAIL.strip("@"):
+    raise ImproperlyConfigured(f"SUPPORT_STAFF_EMAIL must be an e-mail address, got {SUPPORT_STAFF_EMAIL!r}.")
+SUPPORT_ATTACHMENT_MAX_BYTES = env_int("SUPPORT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+SUPPORT_RESOLVED_CLOSE_DAYS = env_int("SUPPORT_RESOLVED_CLOSE_DAYS", 7, minimum=1)
+
+# Marketplace images (docs/decisions.md, "Marketplace images"): byte caps per upload and a
+# pixel cap read from the header before decoding (image bombs). The request body for
+# anything but files stays under Django's 2.5 MB default.
+MARKETPLACE_LOGO_MAX_BYTES = env_int("MARKETPLACE_LOGO_MAX_BYTES", 1024 * 1024, minimum=1024)
+MARKETPLACE_SCREENSHOT_MAX_BYTES = env_int("MARKETPLACE_SCREENSHOT_MAX_BYTES", 4 * 1024 * 1024, minimum=1024)
+MARKETPLACE_IMAGE_MAX_PIXELS = env_int("MARKETPLACE_IMAGE_MAX_PIXELS", 25_000_000, minimum=1_000_000)
 
 # OAuth 2.0 (django-oauth-toolkit; docs/decisions.md, "OAuth 2.0"). Our application model
 # must exist before DOT's first migration runs (apikeys/migrations/0002 runs before it).

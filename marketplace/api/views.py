@@ -1,16 +1,25 @@
 """The marketplace's public read API under /api/v1/marketplace: published integrations only.
 
 Open to anonymous callers (rate-limited per IP); API keys and signed-in members may call
-it too and are limited as usual. Nothing here needs a scope.
+it too and are limited as usual. Nothing here needs a scope. The same selectors as the
+pages answer, so a search through the API finds what the search page finds.
 """
 
 from __future__ import annotations
 
+from django.db.models import prefetch_related_objects
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from marketplace import selectors
-from marketplace.api.serializers import IntegrationDetailOutput, IntegrationOutput
+from marketplace.api.serializers import (
+    CategoryWithCountOutput,
+    IntegrationDetailOutput,
+    IntegrationFilterInput,
+    IntegrationOutput,
+    PartnerProfileOutput,
+)
 from marketplace.models import Category, Integration
 from portal.api import PROBLEM, PortalAPIView, paginated
 from portal.problems import ProblemException
@@ -38,12 +47,21 @@ class IntegrationListView(MarketplaceAPIView):
         operation_id="marketplace_integrations_list",
         parameters=[
             OpenApiParameter(
-                "q", str, description="Words matched against name, tagline, description, category and partner."
+                "q",
+                str,
+                description="Words matched against name, tagline, description, category and partner; "
+                "each word also matches as a prefix (`ledg` finds “Ledger Sync”).",
             ),
             OpenApiParameter("category", str, description="A category slug."),
+            OpenApiParameter("partner", str, description="A partner's id (its integrations only)."),
             OpenApiParameter("pricing", str, enum=list(Integration.Pricing.values)),
+            OpenApiParameter("min_rating", float, description="Only integrations rated at least this (0–5)."),
             OpenApiParameter(
-                "sort", str, enum=["relevance", "newest", "name"], description="Default: relevance with q, else newest."
+                "sort",
+                str,
+                enum=list(selectors.SORT_LABELS),
+                description="Default: relevance with q, else newest. popularity: most active installs; "
+                "rating: highest average, then most ratings.",
             ),
             OpenApiParameter("page", int),
             OpenApiParameter("per_page", int, description="At most 100."),
@@ -52,22 +70,32 @@ class IntegrationListView(MarketplaceAPIView):
         auth=[],
     )
     def get(self, request):
-        params = request.query_params
+        filters = IntegrationFilterInput(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
         category = None
-        if params.get("category"):
-            category = Category.objects.filter(slug=params["category"]).first()
+        if data.get("category"):
+            category = Category.objects.filter(slug=data["category"]).first()
             if category is None:
-                raise _bad_filter("category", f"No category {params['category']!r}.")
-        pricing = params.get("pricing", "")
-        if pricing and pricing not in Integration.Pricing.values:
-            raise _bad_filter("pricing", f"pricing is one of {', '.join(Integration.Pricing.values)}.")
-        sort = params.get("sort", "")
-        if sort and sort not in selectors.SORT_LABELS:
-            raise _bad_filter("sort", f"sort is one of {', '.join(selectors.SORT_LABELS)}.")
+                raise _bad_filter("category", f"No category {data['category']!r}.")
+        partner = None
+        if data.get("partner"):
+            try:
+                partner = selectors.partner_get_public(public_id=data["partner"])
+            except Http404:
+                raise _bad_filter("partner", f"No partner {data['partner']!r}.") from None
         integrations = selectors.integration_list_published(
-            query=params.get("q", "")[:200], category=category, pricing=pricing, sort=sort
+            query=data.get("q", ""),
+            category=category,
+            pricing=data.get("pricing", ""),
+            min_rating=data.get("min_rating"),
+            organization=partner,
+            sort=data.get("sort", ""),
         )
-        return Response(paginated(request, integrations, lambda rows: IntegrationOutput(rows, many=True).data))
+        context = {"request": request}
+        return Response(
+            paginated(request, integrations, lambda rows: IntegrationOutput(rows, many=True, context=context).data)
+        )
 
 
 class IntegrationDetailView(MarketplaceAPIView):
@@ -78,4 +106,31 @@ class IntegrationDetailView(MarketplaceAPIView):
     )
     def get(self, request, slug: str):
         integration = selectors.integration_get_public(slug=slug)
-        return Response(IntegrationDetailOutput(integration).data)
+        prefetch_related_objects([integration], "images", "versions")
+        return Response(IntegrationDetailOutput(integration, context={"request": request}).data)
+
+
+class CategoryListView(MarketplaceAPIView):
+    @extend_schema(
+        operation_id="marketplace_categories_list",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("per_page", int, description="At most 100.")],
+        responses={200: CategoryWithCountOutput(many=True), 400: PROBLEM, 429: PROBLEM},
+        auth=[],
+    )
+    def get(self, request):
+        categories = selectors.category_list_with_counts().order_by("sort_order", "name")
+        return Response(paginated(request, categories, lambda rows: CategoryWithCountOutput(rows, many=True).data))
+
+
+class PartnerDetailView(MarketplaceAPIView):
+    @extend_schema(
+        operation_id="marketplace_partners_retrieve",
+        description="A verified partner's public profile; list its integrations with "
+        "`GET /api/v1/marketplace/integrations?partner={id}`.",
+        responses={200: PartnerProfileOutput, 404: PROBLEM, 429: PROBLEM},
+        auth=[],
+    )
+    def get(self, request, public_id: str):
+        organization = selectors.partner_get_public(public_id=public_id)
+        organization.summary = selectors.partner_rating_summary(organization=organization)
+        return Response(PartnerProfileOutput(organization).data)

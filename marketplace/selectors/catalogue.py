@@ -5,21 +5,42 @@ caller may not see (another partner's draft looks exactly like a slug that doesn
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from decimal import Decimal
 
-from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
-from accounts.models import Membership, Organization
-from marketplace.models import Category, Integration
+from accounts.models import Membership, Organization, PartnerProfile
+from marketplace.models import Category, Installation, Integration, IntegrationImage
 
 SORTS: dict[str, list] = {
-    "newest": [F("published_at").desc(nulls_last=True), F("id").desc()],
+    "popularity": [F("install_count").desc(), F("rating_count").desc(), F("id").desc()],
+    "rating": [F("rating_average").desc(), F("rating_count").desc(), F("id").desc()],
+    # Published rows always have published_at (a constraint); no NULLS LAST, so the
+    # (status, -published_at) index serves the order instead of a sort of every row.
+    "newest": [F("published_at").desc(), F("id").desc()],
     "name": [F("name").asc(), F("id").asc()],
 }
-SORT_LABELS = {"relevance": "Relevance", "newest": "Newest", "name": "Name"}
+SORT_LABELS = {
+    "relevance": "Relevance",
+    "popularity": "Most installed",
+    "rating": "Top rated",
+    "newest": "Newest",
+    "name": "Name",
+}
 MAX_QUERY_TERMS = 8
-_TERM = re.compile(r"\w+", re.UNICODE)
+MIN_RATINGS = ("4.5", "4", "3", "2", "1")
+TRENDING_DAYS = 7
+# Letters and digits only: nothing that reaches to_tsquery is tsquery syntax (& | ! : ( ) *).
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def category_list() -> list[Category]:
+    return list(Category.objects.all())
 
 
 def category_list_with_counts() -> QuerySet[Category]:
@@ -35,39 +56,70 @@ def category_get(*, slug: str) -> Category:
     return category
 
 
+def _logos() -> Prefetch:
+    logos = IntegrationImage.objects.filter(kind=IntegrationImage.Kind.LOGO)
+    return Prefetch("images", queryset=logos, to_attr="logo_images")
+
+
 def _published() -> QuerySet[Integration]:
     return Integration.objects.filter(status=Integration.Status.PUBLISHED).select_related("organization", "category")
 
 
-def _search_terms(query: str) -> list[str]:
-    return _TERM.findall(query.lower())[:MAX_QUERY_TERMS]
+def integration_logos_attach(integrations: list[Integration]) -> list[Integration]:
+    """Give each integration `logo_images` (a list of at most one) in one query for all of them,
+    e.g. for every section of the home page at once."""
+    prefetch_related_objects(integrations, _logos())
+    return integrations
+
+
+def image_url(image: IntegrationImage) -> str:
+    """Where a logo or screenshot is served: the media view when there is one, else storage."""
+    try:
+        return reverse("marketplace:image", args=[image.public_id])
+    except NoReverseMatch:
+        return image.file.url
+
+
+def search_terms(query: str) -> list[str]:
+    return _TERM.findall((query or "").lower())[:MAX_QUERY_TERMS]
+
+
+def tsquery_for(terms: list[str]):
+    """PostgreSQL: every term as a prefix, unstemmed (`simple`) or stemmed (`english`), ANDed.
+
+    The document holds both forms (marketplace.services.search). Terms are letters and
+    digits only (`search_terms`), so the raw tsquery text carries no operator of the caller's.
+    """
+    from django.contrib.postgres.search import SearchQuery
+
+    tsquery = None
+    for term in terms:
+        either = SearchQuery(f"{term}:*", search_type="raw", config="simple") | SearchQuery(
+            f"{term}:*", search_type="raw", config="english"
+        )
+        tsquery = either if tsquery is None else tsquery & either
+    return tsquery
 
 
 def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integration], bool]:
     """Narrow to integrations matching every term; the bool says whether a rank was annotated.
 
-    PostgreSQL: full-text search over name (weight A), tagline, category and partner (B)
-    and description (C), each term a prefix (`pay:*` finds "payments"), ranked. The
-    `simple` configuration does not stem, so prefix matching behaves the same for
-    product names as for English words. SQLite: every term must appear in one of the
-    fields, case-insensitively, and there is no rank.
+    PostgreSQL: the stored document (marketplace.services.search) `@@` a query in which every
+    term is a prefix (`ledg:*` finds "Ledger"), both unstemmed and stemmed, ANDed across
+    terms; the GIN index answers it and `ts_rank_cd` (cover density: name A > tagline,
+    category, partner B > description C) orders by relevance. SQLite: every term must appear
+    in one of the fields, case-insensitively, and there is no rank.
     """
-    terms = _search_terms(query)
+    terms = search_terms(query)
     if not terms:
         return queryset, False
-    if settings.SERVICES_PROFILE:
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchRank
 
-        vector = (
-            SearchVector("name", weight="A", config="simple")
-            + SearchVector("tagline", weight="B", config="simple")
-            + SearchVector("category__name", weight="B", config="simple")
-            + SearchVector("organization__name", weight="B", config="simple")
-            + SearchVector("description", weight="C", config="simple")
+        tsquery = tsquery_for(terms)
+        ranked = queryset.filter(search_vector=tsquery).annotate(
+            rank=SearchRank(F("search_vector"), tsquery, cover_density=True)
         )
-        # Terms are \w+ only, so nothing in them is tsquery syntax.
-        search = SearchQuery(" & ".join(f"{term}:*" for term in terms), search_type="raw", config="simple")
-        ranked = queryset.annotate(search=vector).filter(search=search).annotate(rank=SearchRank(vector, search))
         return ranked, True
     for term in terms:
         queryset = queryset.filter(
@@ -81,30 +133,105 @@ def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integ
 
 
 def integration_list_published(
-    *, query: str = "", category: Category | None = None, pricing: str = "", sort: str = ""
+    *,
+    query: str = "",
+    category: Category | None = None,
+    pricing: str = "",
+    min_rating: Decimal | None = None,
+    organization: Organization | None = None,
+    sort: str = "",
 ) -> QuerySet[Integration]:
     """Published integrations, filtered and sorted as the URL asks.
 
-    Sorts: `relevance` (the default with a query on PostgreSQL), `newest` (the default
-    otherwise) and `name`.
+    Sorts: `relevance` (the default with a query; on SQLite, where nothing is ranked, it is
+    `popularity`), `popularity` (active installs), `rating` (average, then number of
+    ratings), `newest` (the default without a query) and `name`. Each row comes with its
+    organisation, category and `logo_images` (a list of at most one), in a constant number
+    of queries whatever the page size.
     """
-    queryset = _published()
+    queryset = _published().prefetch_related(_logos())
     if category is not None:
         queryset = queryset.filter(category=category)
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
     if pricing in Integration.Pricing.values:
         queryset = queryset.filter(pricing_model=pricing)
+    if min_rating:
+        queryset = queryset.filter(rating_average__gte=min_rating)
     queryset, ranked = _search(queryset, query or "")
-    if sort == "relevance" or (not sort and query):
+    if sort == "relevance" or (not sort and search_terms(query)):
         if ranked:
-            return queryset.order_by(F("rank").desc(), F("published_at").desc(nulls_last=True), F("id").desc())
-        sort = "newest"
+            return queryset.order_by(F("rank").desc(), F("install_count").desc(), F("id").desc())
+        sort = "popularity"
     return queryset.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+def integration_list_newest(*, limit: int) -> list[Integration]:
+    return list(_published().order_by(*SORTS["newest"])[:limit])
+
+
+def integration_list_featured(*, limit: int) -> list[Integration]:
+    """Staff-curated, in ascending `featured_rank`."""
+    return list(_published().filter(featured_rank__isnull=False).order_by("featured_rank", "id")[:limit])
+
+
+def integration_list_trending(*, limit: int, days: int = TRENDING_DAYS) -> list[Integration]:
+    """The most installed in the last `days` days (every new install counts), most first.
+
+    One aggregate over recent installations (the `install_trending` (installed_at,
+    integration) index), then the rows by primary key: two queries whatever `limit` is.
+    Grouping the integrations themselves instead took 80 ms at 10,000 of them.
+    """
+    since = timezone.now() - timedelta(days=days)
+    top = list(
+        Installation.objects.filter(installed_at__gte=since, integration__status=Integration.Status.PUBLISHED)
+        .values_list("integration_id", flat=True)
+        .annotate(recent=Count("id"))
+        .order_by("-recent", "-integration__install_count", "-integration_id")[:limit]
+    )
+    by_id = _published().in_bulk(top)
+    return [by_id[pk] for pk in top if pk in by_id]
+
+
+def integration_list_top_rated(*, limit: int) -> list[Integration]:
+    return list(_published().filter(rating_count__gt=0).order_by(*SORTS["rating"])[:limit])
+
+
+def partner_get_public(*, public_id: str) -> Organization:
+    """A verified partner organisation for its public profile; any other organisation is a 404."""
+    organization = (
+        Organization.objects.select_related("partner_profile")
+        .filter(
+            public_id=public_id,
+            kind=Organization.Kind.PARTNER,
+            partner_profile__verification_status=PartnerProfile.Verification.VERIFIED,
+        )
+        .first()
+    )
+    if organization is None:
+        raise Http404("No such partner.")
+    return organization
+
+
+def partner_rating_summary(*, organization: Organization) -> dict:
+    """Across the partner's published integrations: how many, and their average rating
+    weighted by number of ratings (None without any rating). One query."""
+    totals = Integration.objects.filter(organization=organization, status=Integration.Status.PUBLISHED).aggregate(
+        integrations=Count("id"), ratings=Sum("rating_count"), stars=Sum("rating_sum")
+    )
+    ratings = totals["ratings"] or 0
+    average = (Decimal(totals["stars"] or 0) / ratings).quantize(Decimal("0.01")) if ratings else None
+    return {"integrations": totals["integrations"], "rating_count": ratings, "rating_average": average}
 
 
 def integration_get_public(*, slug: str, viewer: Membership | None = None) -> Integration:
     """A published integration by slug; members of the partner that owns it also see their
     unpublished ones (a preview). Anything else is a 404."""
-    integration = Integration.objects.select_related("organization", "category").filter(slug=slug).first()
+    integration = (
+        Integration.objects.select_related("organization", "category", "organization__partner_profile")
+        .filter(slug=slug)
+        .first()
+    )
     if integration is None:
         raise Http404("No such integration.")
     if integration.is_published:
