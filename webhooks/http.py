@@ -14,6 +14,7 @@ import http.client
 import math
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ class Result:
     error_class: str = ""  # "", dns, connection, tls, timeout, blocked, 3xx, 4xx, 5xx, protocol
     error: str = ""
     latency_ms: int = 0
+    # The exact headers sent (as `request_headers` builds them, with Content-Length); empty
+    # when the URL was refused before any request was built.
+    request_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -123,29 +127,57 @@ def request_headers(*, url: str, headers: dict[str, str]) -> dict[str, str]:
 
 
 class Pool:
-    """Keep-alive connections for one batch of sends, one per checked address.
+    """Keep-alive connections for one batch of sends, reused per checked address, and the
+    SSRF guard's answer for each URL of the batch (checked and resolved once per batch).
 
     A connection is keyed by (scheme, host name, port, checked address): it is reused
     only for a URL that resolves, through the SSRF guard, to the very address it was
-    opened to, with the same Host and TLS name. Close it when the batch is done.
+    opened to, with the same Host and TLS name. Thread-safe: each concurrent sender takes
+    a connection of its own (a new one when none is idle) and gives it back when its
+    exchange is complete, so a key holds at most as many connections as there are
+    senders. Close it when the batch is done.
     """
 
-    def __init__(self):
-        self._conns: dict[tuple, http.client.HTTPConnection] = {}
+    def __init__(self, max_idle_per_key: int = 8):
+        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._targets: dict[tuple, ssrf.Target | ssrf.BlockedURL] = {}
+        self._lock = threading.Lock()
+        self._max_idle = max_idle_per_key
+
+    def resolve(self, url: str, *, require_https: bool) -> ssrf.Target:
+        """The SSRF guard's answer for this URL, checked and resolved once per batch: every send
+        of the batch connects to the same checked address (or is refused the same way)."""
+        key = (url, require_https, settings.WEBHOOKS_ALLOW_PRIVATE_URLS)
+        answer = self._targets.get(key)
+        if answer is None:
+            try:
+                answer = _resolve(url, require_https=require_https)
+            except ssrf.BlockedURL as exc:
+                answer = exc
+            self._targets[key] = answer
+        if isinstance(answer, ssrf.BlockedURL):
+            raise ssrf.BlockedURL(str(answer), reason=answer.reason)
+        return answer
 
     def take(self, target: ssrf.Target) -> http.client.HTTPConnection | None:
-        return self._conns.pop(_pool_key(target), None)
+        with self._lock:
+            idle = self._idle.get(_pool_key(target))
+            return idle.pop() if idle else None
 
     def give(self, target: ssrf.Target, conn: http.client.HTTPConnection) -> None:
-        old = self._conns.pop(_pool_key(target), None)
-        if old is not None and old is not conn:
-            old.close()
-        self._conns[_pool_key(target)] = conn
+        with self._lock:
+            idle = self._idle.setdefault(_pool_key(target), [])
+            if len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
-        for conn in self._conns.values():
+        with self._lock:
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        for conn in conns:
             conn.close()
-        self._conns.clear()
 
     def __enter__(self):
         return self
@@ -174,25 +206,25 @@ def post(
     conn = None
     keep = False
     try:
-        target = ssrf.resolve(
-            url,
-            allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_URLS,
-            require_https=require_https,
-            timeout=CONNECT_TIMEOUT,
-        )
+        if pool is not None:
+            target = pool.resolve(url, require_https=require_https)
+        else:
+            target = _resolve(url, require_https=require_https)
+        result.request_headers = _sent_headers(target, headers, body)
         conn = pool.take(target) if pool is not None else None
         if conn is not None:
             try:
-                response, sock = _exchange(conn, target, url, headers, body, deadline)
+                response, sock = _exchange(conn, target, result.request_headers, body, deadline)
             except _STALE:
                 conn.close()
                 conn = None
         if conn is None:
             conn = (_PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection)(target)
             conn.connect()
-            response, sock = _exchange(conn, target, url, headers, body, deadline)
+            response, sock = _exchange(conn, target, result.request_headers, body, deadline)
         result.status_code = response.status
-        result.headers = {k.lower(): v for k, v in response.getheaders()}
+        # raw_items(): the parsed header lines as they came (compat32 would only re-sanitise them).
+        result.headers = {k.lower(): v for k, v in response.msg.raw_items()}
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         result.body = response.read(MAX_RESPONSE_BYTES)
         result.error_class = classify_status(response.status)
@@ -214,12 +246,27 @@ def post(
     return result
 
 
-def _exchange(conn, target: ssrf.Target, url: str, headers: dict[str, str], body: bytes, deadline: float):
+def _resolve(url: str, *, require_https: bool) -> ssrf.Target:
+    return ssrf.resolve(
+        url, allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_URLS, require_https=require_https, timeout=CONNECT_TIMEOUT
+    )
+
+
+def _sent_headers(target: ssrf.Target, headers: dict[str, str], body: bytes) -> dict[str, str]:
+    return {
+        "Host": _host_header(target),
+        "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        **headers,
+        "Content-Length": str(len(body)),
+    }
+
+
+def _exchange(conn, target: ssrf.Target, sent_headers: dict[str, str], body: bytes, deadline: float):
     sock = conn.sock
     sock.settimeout(max(0.01, deadline - time.monotonic()))
     conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
-    sent = {**request_headers(url=url, headers=headers), "Content-Length": str(len(body))}
-    for name, value in sent.items():
+    for name, value in sent_headers.items():
         conn.putheader(name, value)
     conn.endheaders(body)
     sock.settimeout(max(0.01, deadline - time.monotonic()))

@@ -15,7 +15,7 @@ def send_delivery(delivery_id: int) -> None:
 def send_deliveries(delivery_ids: list[int]) -> None:
     """The next attempt of each of a batch of deliveries (up to services.SEND_BATCH), as one claim,
     sends over keep-alive connections, and one transaction recording them. Duplicates do nothing."""
-    services.deliveries_attempt(delivery_ids=delivery_ids)
+    services.deliveries_attempt(delivery_ids=delivery_ids, want_attempts=False)
 
 
 @shared_task(ignore_result=True, expires=5)

@@ -69,8 +69,9 @@ def _record_many(world, n: int) -> list:
 
 
 def test_a_transactions_events_go_out_in_one_batch_over_one_connection(
-    world, keepalive, make_endpoint, django_capture_on_commit_callbacks
+    world, keepalive, make_endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
+    monkeypatch.setattr(services, "SEND_CONCURRENCY", 1)
     endpoint = make_endpoint(keepalive.url)
     with django_capture_on_commit_callbacks(execute=True):
         _record_many(world, 5)
@@ -79,6 +80,16 @@ def test_a_transactions_events_go_out_in_one_batch_over_one_connection(
     assert all(d.attempt_count == 1 and d.last_status_code == 200 for d in deliveries)
     assert Attempt.objects.filter(delivery__endpoint=endpoint, succeeded=True).count() == 5
     assert len(keepalive.ports) == 5 and len(set(keepalive.ports)) == 1
+
+
+def test_concurrent_senders_keep_to_one_connection_each(
+    world, keepalive, make_endpoint, django_capture_on_commit_callbacks
+):
+    endpoint = make_endpoint(keepalive.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        _record_many(world, 40)
+    assert sorted(Delivery.objects.filter(endpoint=endpoint).values_list("status", flat=True)) == ["succeeded"] * 40
+    assert len(keepalive.ports) == 40 and len(set(keepalive.ports)) <= services.SEND_CONCURRENCY
 
 
 def test_an_event_in_a_rolled_back_savepoint_is_not_sent(
@@ -113,22 +124,24 @@ def test_a_batch_skips_deliveries_another_sender_holds(world, keepalive, make_en
     assert services.deliveries_attempt(delivery_ids=[d.pk for d in free]) == []  # done already
 
 
-def test_a_long_batch_releases_what_it_has_not_started(world, make_endpoint, settings):
+@pytest.mark.parametrize(("senders", "started"), [(1, 1), (2, 2)])
+def test_a_long_batch_releases_what_it_has_not_started(world, make_endpoint, settings, monkeypatch, senders, started):
     settings.WEBHOOKS_LEASE_SECONDS = 1  # a batch starts no send after half the lease
+    monkeypatch.setattr(services, "SEND_CONCURRENCY", senders)
     slow = KeepAliveReceiver(delay=0.6)
     try:
         make_endpoint(slow.url)
-        events = _record_many(world, 3)
+        events = _record_many(world, 6)
         services.events_fan_out(event_ids=[e.pk for e in events])
         ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
         attempts = services.deliveries_attempt(delivery_ids=ids)
     finally:
         slow.close()
-    assert len(attempts) == 1
-    rest = Delivery.objects.exclude(pk=attempts[0].delivery_id)
+    assert len(attempts) == started  # the first of each sender, before half the lease had gone
+    rest = Delivery.objects.exclude(pk__in=[a.delivery_id for a in attempts])
     assert [(d.status, d.attempt_count, d.sending_until, d.dispatched_until) for d in rest] == [
         ("pending", 0, None, None)
-    ] * 2
+    ] * (6 - started)
 
 
 def test_the_pool_reuses_a_connection_only_for_the_same_checked_address(keepalive, settings):
