@@ -34,6 +34,7 @@ from apikeys.authentication import KeyContext, revoked_credential
 from apikeys.models import IdempotencyRecord
 from apikeys.permissions import HasScopes
 from apikeys.ratelimit import Tier, limiter, tiers_for_key
+from portal.pagination import count_capped
 from portal.problems import ProblemException, register_problem_type
 
 register_problem_type(
@@ -336,20 +337,21 @@ def apply_sort(request, queryset: QuerySet, *, allowed: dict[str, str], default:
     return queryset.order_by(*ordering, "-pk")
 
 
-def paginated(request, queryset: QuerySet, serialize: Callable[[list], list[dict[str, Any]]]) -> dict[str, Any]:
+def paginated(
+    request, queryset: QuerySet, serialize: Callable[[list], list[dict[str, Any]]], *, count_cap: int | None = None
+) -> dict[str, Any]:
     """The list envelope of DESIGN.md: data, meta {page, per_page, total, total_pages}, links.
 
-    `meta.total` is exact up to `COUNT_CAP` matching rows. Beyond it the envelope reports
-    `total: COUNT_CAP`, adds `total_is_capped: true` (the key is absent otherwise) and
+    `meta.total` is exact up to `count_cap` matching rows (default `COUNT_CAP`; a search may
+    ask for less). Beyond it the envelope reports `total: count_cap`, adds
+    `total_is_capped: true` (the key is absent otherwise) and
     derives `total_pages` and `links.last` from the cap. Pages past `total_pages` are still
     served, and `links.next` keeps pointing onwards while a capped list returns full pages,
     so a client that follows `next` until it is null still sees every row.
     """
     per_page = min(_positive_int(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
     page = _positive_int(request, "page", 1)
-    counted = queryset.order_by()[: COUNT_CAP + 1].count()
-    capped = counted > COUNT_CAP
-    total = min(counted, COUNT_CAP)
+    total, capped = count_capped(queryset, count_cap or COUNT_CAP)
     total_pages = max(1, math.ceil(total / per_page))
     in_range = page <= total_pages or capped
     items = list(queryset[(page - 1) * per_page : page * per_page]) if in_range else []

@@ -94,7 +94,12 @@ class IntegrationListView(MarketplaceAPIView):
         )
         context = {"request": request}
         return Response(
-            paginated(request, integrations, lambda rows: IntegrationOutput(rows, many=True, context=context).data)
+            paginated(
+                request,
+                integrations,
+                lambda rows: IntegrationOutput(rows, many=True, context=context).data,
+                count_cap=selectors.SEARCH_COUNT_CAP,
+            )
         )
 
 

@@ -3,6 +3,7 @@
 from marketplace.selectors.catalogue import (  # noqa: F401
     MAX_QUERY_TERMS,
     MIN_RATINGS,
+    SEARCH_COUNT_CAP,
     SORT_LABELS,
     SORTS,
     TRENDING_DAYS,

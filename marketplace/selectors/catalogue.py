@@ -33,6 +33,10 @@ SORT_LABELS = {
     "name": "Name",
 }
 MAX_QUERY_TERMS = 8
+# A search counts its matches up to here and then says "1,000+": a broad word ("pay") can
+# match most of the catalogue, and counting every match costs as much as ranking them.
+SEARCH_COUNT_CAP = 1_000
+LIST_DEFERRED = ("search_vector", "description", "release_notes", "reviewer_notes")
 MIN_RATINGS = ("4.5", "4", "3", "2", "1")
 TRENDING_DAYS = 7
 # Letters and digits only: nothing that reaches to_tsquery is tsquery syntax (& | ! : ( ) *).
@@ -106,8 +110,8 @@ def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integ
 
     PostgreSQL: the stored document (marketplace.services.search) `@@` a query in which every
     term is a prefix (`ledg:*` finds "Ledger"), both unstemmed and stemmed, ANDed across
-    terms; the GIN index answers it and `ts_rank_cd` (cover density: name A > tagline,
-    category, partner B > description C) orders by relevance. SQLite: every term must appear
+    terms; the GIN index answers it and `ts_rank` (name A > tagline, category, partner B >
+    description C) orders by relevance. SQLite: every term must appear
     in one of the fields, case-insensitively, and there is no rank.
     """
     terms = search_terms(query)
@@ -117,9 +121,9 @@ def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integ
         from django.contrib.postgres.search import SearchRank
 
         tsquery = tsquery_for(terms)
-        ranked = queryset.filter(search_vector=tsquery).annotate(
-            rank=SearchRank(F("search_vector"), tsquery, cover_density=True)
-        )
+        # `ts_rank`, not `ts_rank_cd`: cheaper on broad queries, and the weights (name A >
+        # tagline, category, partner B > description C) already give the order we want.
+        ranked = queryset.filter(search_vector=tsquery).annotate(rank=SearchRank(F("search_vector"), tsquery))
         return ranked, True
     for term in terms:
         queryset = queryset.filter(
@@ -149,7 +153,9 @@ def integration_list_published(
     organisation, category and `logo_images` (a list of at most one), in a constant number
     of queries whatever the page size.
     """
-    queryset = _published().prefetch_related(_logos())
+    # Lists show cards: the long texts (and the stored document, which is only for matching
+    # and ranking in the database) stay in the database.
+    queryset = _published().defer(*LIST_DEFERRED).prefetch_related(_logos())
     if category is not None:
         queryset = queryset.filter(category=category)
     if organization is not None:

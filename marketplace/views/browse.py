@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -22,6 +21,7 @@ from marketplace import selectors
 from marketplace.forms import SearchForm
 from marketplace.markdown import render_markdown
 from marketplace.models import Integration, IntegrationImage
+from portal.pagination import page_of
 
 PAGE_SIZE = 12
 HOME_SECTION = 6
@@ -68,7 +68,7 @@ def _listing(request, *, category=None, template: str, extra: dict):
         min_rating=filters["min_rating"],
         sort=filters["sort"],
     )
-    page = Paginator(integrations, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(integrations, request.GET.get("page"), PAGE_SIZE, cap=selectors.SEARCH_COUNT_CAP)
     _with_logos(page.object_list)
     context = {
         "form": form,
@@ -161,7 +161,7 @@ def partner_profile(request, public_id: str):
     """A verified partner's public page: who they are and their published integrations."""
     organization = selectors.partner_get_public(public_id=public_id)
     integrations = selectors.integration_list_published(organization=organization, sort="popularity")
-    page = Paginator(integrations, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(integrations, request.GET.get("page"), PAGE_SIZE, cap=selectors.SEARCH_COUNT_CAP)
     _with_logos(page.object_list)
     context = {
         "partner": organization,

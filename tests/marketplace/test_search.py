@@ -166,3 +166,20 @@ def test_the_search_filter_is_one_the_gin_index_answers(partners):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = matching.explain()
     assert "integration_search_gin" in plan
+
+
+def test_a_broad_search_counts_up_to_the_cap_and_says_there_are_more(partners, client, monkeypatch):
+    from marketplace.selectors import catalogue
+
+    monkeypatch.setattr(catalogue, "SEARCH_COUNT_CAP", 20)
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 20)
+    bulk_published(partners.org, 30, prefix="Quill")
+    body = client.get("/api/v1/marketplace/integrations", {"q": "quil", "per_page": 12, "page": 2}).json()
+    assert body["meta"]["total"] == 20 and body["meta"]["total_is_capped"] is True
+    assert len(body["data"]) == 12 and body["links"]["next"]
+    last = client.get("/api/v1/marketplace/integrations", {"q": "quil", "per_page": 12, "page": 3}).json()
+    assert len(last["data"]) == 6 and last["links"]["next"] is None  # every match is still reachable
+    html = client.get(reverse("marketplace:search"), {"q": "quil"}).content.decode()
+    assert "20+ integrations" in html
+    few = client.get("/api/v1/marketplace/integrations", {"q": "quill 7"}).json()
+    assert "total_is_capped" not in few["meta"]
