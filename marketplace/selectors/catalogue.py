@@ -144,8 +144,9 @@ def integration_list_published(
     min_rating: Decimal | None = None,
     organization: Organization | None = None,
     sort: str = "",
-) -> QuerySet[Integration]:
-    """Published integrations, filtered and sorted as the URL asks.
+) -> QuerySet[Integration] | RankedResults:
+    """Published integrations, filtered and sorted as the URL asks (a ranked search on
+    PostgreSQL comes as `RankedResults`, which pages the same way).
 
     Sorts: `relevance` (the default with a query; on SQLite, where nothing is ranked, it is
     `popularity`), `popularity` (active installs), `rating` (average, then number of
@@ -167,9 +168,44 @@ def integration_list_published(
     queryset, ranked = _search(queryset, query or "")
     if sort == "relevance" or (not sort and search_terms(query)):
         if ranked:
-            return queryset.order_by(F("rank").desc(), F("install_count").desc(), F("id").desc())
+            ordered = queryset.order_by(F("rank").desc(), F("install_count").desc(), F("id").desc())
+            return RankedResults(ranked=ordered.select_related(None).prefetch_related(None), rows=queryset)
         sort = "popularity"
     return queryset.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+class RankedResults:
+    """A ranked search (PostgreSQL), read in two steps: the ranking sorts a narrow id-only query,
+    so the top-N sort over every match never carries wide joined rows; then the page's rows are
+    fetched by key with their organisation, category and logo, in rank order.
+
+    It answers what the paginators use: `count()`, `order_by()` (for a capped count), slicing
+    and iteration.
+    """
+
+    ordered = True
+
+    def __init__(self, *, ranked: QuerySet[Integration], rows: QuerySet[Integration]):
+        self.ranked, self.rows = ranked, rows
+
+    def count(self) -> int:
+        return self.ranked.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def order_by(self, *fields) -> QuerySet[Integration]:
+        return self.ranked.order_by(*fields)
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        ids = list(self.ranked.values_list("pk", flat=True)[index])
+        by_id = self.rows.in_bulk(ids)
+        return [by_id[pk] for pk in ids if pk in by_id]
+
+    def __iter__(self):
+        return iter(self[:])
 
 
 def integration_list_newest(*, limit: int) -> list[Integration]:
