@@ -49,6 +49,7 @@ from apikeys.forms import (
 from apikeys.models import ApiKey, KeyTemplate, OAuthApplication
 from portal.lib.geo import country_of
 from portal.lib.keys import PREFIXES
+from portal.pages import apply_service_errors as _apply_errors
 from portal.problems import ProblemException
 
 PAGE_SIZE = 25
@@ -99,19 +100,6 @@ def _problems_as_403(view):
             raise
 
     return wrapper
-
-
-def _apply_errors(form, error: ValidationError, aliases: dict[str, str] | None = None) -> None:
-    """Put a service's per-field messages next to the matching form fields."""
-    if not hasattr(error, "error_dict"):
-        for message in error.messages:
-            form.add_error(None, message)
-        return
-    aliases = aliases or {}
-    for field, field_messages in error.message_dict.items():
-        name = aliases.get(field, field)
-        for message in field_messages:
-            form.add_error(name if name in form.fields else None, message)
 
 
 def _expiry_alias(form) -> dict[str, str]:

@@ -25,21 +25,12 @@ from portal.forms import (
     TicketUpdateForm,
 )
 from portal.models import SupportTicket
+from portal.pages import apply_service_errors as _apply_errors
 
 PAGE_SIZE = 25
 
 
 _staff_required = staff_required("Only staff work the ticket queue.")
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    if not hasattr(error, "error_dict"):
-        for message in error.messages:
-            form.add_error(None, message)
-        return
-    for field, field_messages in error.message_dict.items():
-        for message in field_messages:
-            form.add_error(field if field in form.fields else None, message)
 
 
 def _flash_error(request, error: ValidationError) -> None:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import org_permission_required
 from accounts.services import RequestMeta
+from portal.pages import apply_service_errors as _apply_errors
 from webhooks import catalogue, selectors, services
 from webhooks.forms import DeliveryFilterForm, EndpointForm, RecoverForm, ResendForm, TestEventForm
 from webhooks.models import Receiver
@@ -37,12 +38,6 @@ def _no_store(response):
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    for field, field_messages in error.message_dict.items():
-        for message in field_messages:
-            form.add_error(field if field in form.fields else None, message)
 
 
 @org_permission_required("webhooks:read")

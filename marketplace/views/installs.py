@@ -33,9 +33,10 @@ from accounts.permissions import BY_CODE
 from accounts.services import RequestMeta
 from apikeys.models import Environment
 from apikeys.oauth import allow_consent_redirect
-from apikeys.views import _apply_errors, _membership
+from apikeys.views import _membership
 from marketplace import selectors, services
 from marketplace.models import Installation
+from portal.pages import apply_service_errors as _apply_errors
 
 ENVIRONMENT_CHOICES = [
     (Environment.TEST, "Test: sandbox data only"),

@@ -23,13 +23,14 @@ from accounts.decorators import org_permission_required, staff_required
 from accounts.models import Membership
 from accounts.permissions import BY_CODE
 from accounts.services import RequestMeta
-from apikeys.views import _apply_errors, _membership, _no_store, _problems_as_403
+from apikeys.views import _membership, _no_store, _problems_as_403
 from marketplace import selectors, services
 from marketplace.forms import IntegrationForm, IntegrationImageForm, ReviewForm
 from marketplace.markdown import render_markdown
 from marketplace.models import Integration, IntegrationImage
 from marketplace.selectors.media import integration_image_get_for_actor, integration_logo, integration_screenshots
 from marketplace.services import media as media_services
+from portal.pages import apply_service_errors as _apply_errors
 
 _staff_required = staff_required("Only staff review integrations.")
 

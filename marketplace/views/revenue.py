@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.decorators import org_member_required, staff_required
 from accounts.services import RequestMeta
-from apikeys.views import _apply_errors, _membership, _no_store
+from apikeys.views import _membership, _no_store
 from marketplace import selectors, services
 from marketplace.models import PartnerAccount, Statement
+from portal.pages import apply_service_errors as _apply_errors
 
 
 def _any_permission(*codes: str, partner: bool = False):

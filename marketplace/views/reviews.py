@@ -18,9 +18,10 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import org_permission_required, staff_required
 from accounts.services import RequestMeta
-from apikeys.views import _apply_errors, _membership
+from apikeys.views import _membership
 from marketplace import selectors, services
 from marketplace.services.reviews import MAX_BODY, MAX_REASON, MAX_TITLE
+from portal.pages import apply_service_errors as _apply_errors
 
 RATING_CHOICES = [
     (5, "5 stars: excellent"),
