@@ -14,7 +14,14 @@ from django.core.paginator import Paginator
 
 
 def count_capped(queryset, cap: int) -> tuple[int, bool]:
-    """How many rows match, up to `cap`, and whether there are more."""
+    """How many rows match, up to `cap`, and whether there are more.
+
+    A list that can count more cheaply itself says so with its own `count_capped(cap)`
+    (marketplace's ranked search counts in the query that ranks).
+    """
+    own = getattr(queryset, "count_capped", None)
+    if own is not None:
+        return own(cap)
     counted = queryset.order_by()[: cap + 1].count()
     return min(counted, cap), counted > cap
 

@@ -165,11 +165,13 @@ def integration_list_published(
         queryset = queryset.filter(pricing_model=pricing)
     if min_rating:
         queryset = queryset.filter(rating_average__gte=min_rating)
+    unsearched = queryset
     queryset, ranked = _search(queryset, query or "")
     if sort == "relevance" or (not sort and search_terms(query)):
         if ranked:
             ordered = queryset.order_by(F("rank").desc(), F("install_count").desc(), F("id").desc())
-            return RankedResults(ranked=ordered.select_related(None).prefetch_related(None), rows=queryset)
+            # The rows are fetched by the ids the ranking chose: no need to match them again.
+            return RankedResults(ranked=ordered.select_related(None).prefetch_related(None), rows=unsearched)
         sort = "popularity"
     return queryset.order_by(*SORTS.get(sort, SORTS["newest"]))
 
@@ -179,14 +181,26 @@ class RankedResults:
     so the top-N sort over every match never carries wide joined rows; then the page's rows are
     fetched by key with their organisation, category and logo, in rank order.
 
-    It answers what the paginators use: `count()`, `order_by()` (for a capped count), slicing
-    and iteration.
+    The ranking already visits every match, so a capped count (`count_capped`, what the
+    paginators ask first) takes the first `cap + 1` ids in rank order in that same query and
+    keeps them: their number is the count, and any page inside them is a slice of the list,
+    with no second scan. Pages past the cap query with an offset.
+
+    It answers what the paginators use: `count_capped()`, `count()`, `order_by()`, slicing and
+    iteration.
     """
 
     ordered = True
 
     def __init__(self, *, ranked: QuerySet[Integration], rows: QuerySet[Integration]):
         self.ranked, self.rows = ranked, rows
+        self._head: list[int] | None = None  # the first ids in rank order, once counted
+        self._head_is_all = False
+
+    def count_capped(self, cap: int) -> tuple[int, bool]:
+        self._head = list(self.ranked.values_list("pk", flat=True)[: cap + 1])
+        self._head_is_all = len(self._head) <= cap
+        return min(len(self._head), cap), not self._head_is_all
 
     def count(self) -> int:
         return self.ranked.count()
@@ -197,10 +211,16 @@ class RankedResults:
     def order_by(self, *fields) -> QuerySet[Integration]:
         return self.ranked.order_by(*fields)
 
+    def _ids(self, index: slice) -> list[int]:
+        head = self._head
+        if head is not None and (self._head_is_all or (index.stop is not None and index.stop <= len(head))):
+            return head[index]
+        return list(self.ranked.values_list("pk", flat=True)[index])
+
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1][0]
-        ids = list(self.ranked.values_list("pk", flat=True)[index])
+        ids = self._ids(index)
         by_id = self.rows.in_bulk(ids)
         return [by_id[pk] for pk in ids if pk in by_id]
 

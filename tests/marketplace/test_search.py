@@ -183,3 +183,46 @@ def test_a_broad_search_counts_up_to_the_cap_and_says_there_are_more(partners, c
     assert "20+ integrations" in html
     few = client.get("/api/v1/marketplace/integrations", {"q": "quill 7"}).json()
     assert "total_is_capped" not in few["meta"]
+
+
+@pytest.mark.postgres
+def test_a_ranked_search_counts_and_pages_in_the_query_that_ranks(partners, client):
+    """Under the cap, the count and any page come from one ranking query (the first
+    `cap + 1` ids in rank order); past it a page is ranked again with an offset. Both give
+    the same order as ranking everything at once."""
+    from django.test.utils import CaptureQueriesContext
+
+    bulk_published(partners.org, 30, prefix="Quill")
+    bulk_published(partners.org, 5, prefix="Ledger")
+    everything = [i.slug for i in selectors.integration_list_published(query="quil")]
+    assert len(everything) == 30
+
+    def api_page(page: int) -> tuple[list[str], int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/api/v1/marketplace/integrations", {"q": "quil", "per_page": 12, "page": page}).json()
+        ranking = [q for q in queries.captured_queries if "ts_rank" in q["sql"]]
+        assert body["meta"]["total"] == 30
+        return [row["slug"] for row in body["data"]], len(ranking)
+
+    pages = [api_page(n) for n in (1, 2, 3)]
+    assert [slug for slugs, _ in pages for slug in slugs] == everything
+    assert [ranking for _, ranking in pages] == [1, 1, 1]
+
+    html = client.get(reverse("marketplace:search"), {"q": "quil", "page": 3}).content.decode()
+    assert re.findall(r'data-integration="([^"]+)"', html) == everything[24:]
+
+
+@pytest.mark.postgres
+def test_a_page_past_the_capped_count_is_ranked_with_an_offset(partners, client, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    from marketplace.selectors import catalogue
+
+    monkeypatch.setattr(catalogue, "SEARCH_COUNT_CAP", 20)
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 20)
+    bulk_published(partners.org, 30, prefix="Quill")
+    everything = [i.slug for i in selectors.integration_list_published(query="quil")]
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get("/api/v1/marketplace/integrations", {"q": "quil", "per_page": 12, "page": 2}).json()
+    assert [row["slug"] for row in body["data"]] == everything[12:24]
+    assert len([q for q in queries.captured_queries if "ts_rank" in q["sql"]]) == 2
