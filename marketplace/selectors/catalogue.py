@@ -186,8 +186,7 @@ class RankedResults:
     keeps them: their number is the count, and any page inside them is a slice of the list,
     with no second scan. Pages past the cap query with an offset.
 
-    It answers what the paginators use: `count_capped()`, `count()`, `order_by()`, slicing and
-    iteration.
+    It answers what the paginators use: `count_capped()`, `count()`, slicing and iteration.
     """
 
     ordered = True
@@ -207,9 +206,6 @@ class RankedResults:
 
     def __len__(self) -> int:
         return self.count()
-
-    def order_by(self, *fields) -> QuerySet[Integration]:
-        return self.ranked.order_by(*fields)
 
     def _ids(self, index: slice) -> list[int]:
         head = self._head
