@@ -3,6 +3,8 @@ test receiver and the documentation. Every change goes through webhooks.services
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -254,7 +256,12 @@ def event_list(request):
     return render(
         request,
         "webhooks/event_list.html",
-        {"page": page, "type": event_type or "", "types": catalogue.TYPE_NAMES},
+        {
+            "page": page,
+            "type": event_type or "",
+            "types": catalogue.TYPE_NAMES,
+            "query": urlencode({"type": event_type}) if event_type else "",
+        },
     )
 
 
