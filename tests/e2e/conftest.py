@@ -100,3 +100,26 @@ def sign_in(page, email: str, password: str) -> None:
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+def sign_in_as(page, live_server, user) -> None:
+    """Give the browser a session for `user` without going through the login page."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+
+
+def fits(page) -> bool:
+    """Whether the page is no wider than the screen (no horizontal scrolling)."""
+    return page.evaluate(NO_OVERFLOW)
+
+
+def assert_fits(page) -> None:
+    assert fits(page), f"{page.url} is wider than the screen"

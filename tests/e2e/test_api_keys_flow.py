@@ -7,26 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apikeys import services
 from apikeys.models import ApiKey, RequestLog
 from apikeys.ratelimit import limiter
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import fits, shot, sign_in_as
 from tests.factories import make_org, make_user
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _no_horizontal_overflow(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 @pytest.fixture
@@ -56,7 +43,7 @@ def _create_key_in_form(page, name: str) -> str:
 def test_a_member_creates_a_key_uses_it_once_copied_and_revokes_it(new_page, live_server, acme):
     owner, org = acme
     page = new_page(permissions=["clipboard-read", "clipboard-write"])
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
 
     secret = _create_key_in_form(page, "Browser key")
     assert secret.startswith("pk_test_")
@@ -148,7 +135,7 @@ def test_every_credentials_page_renders_without_overflow(new_page, live_server, 
     owner, org = acme
     objects = _fill_the_world(owner, org)
     page = new_page(phone=phone)
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     pages = {
         "keys": ("/keys/", "API keys"),
         "key-create": (f"/keys/new/?template={objects['template'].public_id}", "Create an API key"),
@@ -164,7 +151,7 @@ def test_every_credentials_page_renders_without_overflow(new_page, live_server, 
         response = page.goto(path)
         assert response.status == 200, path
         assert page.locator("h1", has_text=heading).is_visible(), path
-        assert _no_horizontal_overflow(page), f"{path} overflows at {'phone' if phone else 'desktop'} width"
+        assert fits(page), f"{path} overflows at {'phone' if phone else 'desktop'} width"
         shot(page, name)
 
     # The key list's bulk form, driven like a person would.
@@ -177,6 +164,6 @@ def test_every_credentials_page_renders_without_overflow(new_page, live_server, 
 
     # A freshly created key's page, on this width too.
     secret = _create_key_in_form(page, "dev-phone-key" if phone else "dev-desktop-key")
-    assert _no_horizontal_overflow(page)
+    assert fits(page)
     assert page.locator(".secret code").inner_text().strip() == secret
     shot(page, "key-created")

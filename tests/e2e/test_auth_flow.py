@@ -9,10 +9,8 @@ import pyotp
 import pytest
 from django.utils import timezone
 
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import NO_OVERFLOW, shot, sign_in
 from tests.factories import PASSWORD, make_user
-
-NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import fits, shot
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
@@ -13,7 +13,7 @@ def test_the_landing_page_renders_without_outside_assets(request, width, live_se
     assert page.get_by_role("link", name="Create a free account").is_visible()
     shot(page, "landing")
     assert outside == []
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert fits(page)
 
 
 def test_the_theme_toggle_persists_across_pages(page):

@@ -9,14 +9,10 @@ from decimal import Decimal
 import pytest
 
 from marketplace.models import Installation, Integration
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot
 from tests.factories import make_org, make_user
 from tests.marketplace.conftest import verify
 from tests.marketplace.test_browse import bulk_published
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def test_a_developer_browses_searches_and_opens_a_partner(request, catalogue, vi
     assert page.locator("[data-section=trending] [data-integration=ledger-tool-3]").is_visible()
     assert page.locator("[data-section=top-rated] [data-integration]").count() == 2
     assert "1 integration" in page.locator("[data-section=categories] a[href$='/security/']").inner_text()
-    _fits(page)
+    assert_fits(page)
     shot(page, "marketplace-home")
 
     # Search, then refine with a filter: the URL carries everything.
@@ -62,7 +58,7 @@ def test_a_developer_browses_searches_and_opens_a_partner(request, catalogue, vi
     slugs = page.locator(".mk-grid [data-integration]").evaluate_all("els => els.map(e => e.dataset.integration)")
     assert slugs == ["shield-0", "ledger-tool-0"]
     assert page.locator("select[name=min_rating]").input_value() == "3"
-    _fits(page)
+    assert_fits(page)
     shot(page, "marketplace-search")
 
     # A bad value in a shared link is explained next to its field.
@@ -73,14 +69,14 @@ def test_a_developer_browses_searches_and_opens_a_partner(request, catalogue, vi
     page.goto("/marketplace/categories/security/?pricing=monthly")
     assert page.locator("h1").inner_text() == "Security"
     assert page.locator(".mk-grid [data-integration=shield-0]").is_visible()
-    _fits(page)
+    assert_fits(page)
     shot(page, "marketplace-category")
 
     page.click("[data-integration=shield-0] h3 a")
     page.wait_for_selector("h1:has-text('Shield 0')")
     assert page.locator("text=40 installs").first.is_visible()
     assert page.locator(".mk-stars").first.inner_text() == "★ 4.5"
-    _fits(page)
+    assert_fits(page)
     shot(page, "marketplace-detail")
 
     page.click("a.mk-partner-link")
@@ -88,5 +84,5 @@ def test_a_developer_browses_searches_and_opens_a_partner(request, catalogue, vi
     assert page.locator(".mk-grid [data-integration]").count() == 12
     assert "average of 6 ratings" in page.locator(".mk-partner-rating").inner_text()
     assert page.locator("a[href='https://ledgerly.example']").is_visible()
-    _fits(page)
+    assert_fits(page)
     shot(page, "marketplace-partner")

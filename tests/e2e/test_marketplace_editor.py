@@ -10,13 +10,9 @@ from PIL import Image
 
 from marketplace import services
 from marketplace.models import Category, Integration, IntegrationImage
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import assert_fits, shot, sign_in
 from tests.factories import PASSWORD, make_org, make_user
 from tests.marketplace.conftest import verify
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 def _loaded(page, selector: str) -> None:
@@ -93,7 +89,7 @@ def _edit(page, integration: Integration, media) -> None:
     assert page.title() != "owned"
     # Previewing saved nothing.
     assert Integration.objects.get().tagline == "Sync every payment into your accounting ledger"
-    _fits(page)
+    assert_fits(page)
 
 
 def test_a_partner_adds_images_previews_and_saves_on_a_desktop(page, live_server, partner, media):
@@ -108,7 +104,7 @@ def test_a_partner_adds_images_previews_and_saves_on_a_desktop(page, live_server
     _loaded(page, ".mk-status-shot img")
     assert "Reconciliation at a glance" in page.locator(".mk-status-images").inner_text()
     assert Integration.objects.get().tagline == "Every payment, reconciled in your ledger"
-    _fits(page)
+    assert_fits(page)
     shot(page, "integration-status")
 
 
@@ -120,7 +116,7 @@ def test_a_partner_adds_images_previews_and_saves_on_a_phone(phone_page, live_se
     phone_page.click("button:has-text('Save changes')")
     phone_page.wait_for_selector("text=Changes saved.")
     _loaded(phone_page, ".mk-status-shot img")
-    _fits(phone_page)
+    assert_fits(phone_page)
     shot(phone_page, "integration-status")
 
 
@@ -141,5 +137,5 @@ def test_the_published_listing_shows_its_gallery(new_page, live_server, partner,
     visitor.wait_for_selector(".mk-gallery figcaption:has-text('The ledger')")
     _loaded(visitor, ".page-header img.mk-logo")
     _loaded(visitor, ".mk-shots img")
-    _fits(visitor)
+    assert_fits(visitor)
     shot(visitor, "integration-gallery")

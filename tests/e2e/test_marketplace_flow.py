@@ -5,30 +5,17 @@ marketplace page is shot at desktop and phone widths without horizontal overflow
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from marketplace.models import Integration
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot, sign_in_as
 from tests.factories import make_org, make_user
 from tests.marketplace.conftest import verify
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 def _shoot_both(page, name: str) -> None:
     for width, height in ((1280, 800), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        _fits(page)
+        assert_fits(page)
         shot(page, name)
     page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -48,7 +35,7 @@ def people(settings, live_server, transactional_db):
 def test_a_partner_publishes_an_integration_that_a_developer_finds(page, new_page, live_server, people):
     partner, staff, developer = people
 
-    _sign_in_as(page, live_server, partner)
+    sign_in_as(page, live_server, partner)
     page.goto("/marketplace/")
     page.click("text=My integrations")
     page.click("text=Create your first integration")
@@ -73,7 +60,7 @@ def test_a_partner_publishes_an_integration_that_a_developer_finds(page, new_pag
     _shoot_both(page, "my-integrations")
 
     reviewer = new_page()
-    _sign_in_as(reviewer, live_server, staff)
+    sign_in_as(reviewer, live_server, staff)
     reviewer.goto("/marketplace/review/")
     _shoot_both(reviewer, "review-queue")
     reviewer.click("text=Ledger Sync")
@@ -83,7 +70,7 @@ def test_a_partner_publishes_an_integration_that_a_developer_finds(page, new_pag
     assert Integration.objects.get().status == Integration.Status.PUBLISHED
 
     dev = new_page()
-    _sign_in_as(dev, live_server, developer)
+    sign_in_as(dev, live_server, developer)
     dev.goto("/dashboard/")
     dev.click("nav >> text=Marketplace")
     dev.wait_for_selector("[data-integration='ledger-sync']")

@@ -15,15 +15,11 @@ from django.test import Client
 from marketplace import services
 from marketplace.models import Category, Installation
 from tests.apikeys.oauth_support import basic, pkce_pair
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import fits, shot, sign_in
 from tests.factories import PASSWORD, add_member, make_org, make_user
 from tests.marketplace.conftest import verify
 
 PARTNER_CALLBACK = "http://127.0.0.1:9/ledgerly/callback"  # nothing listens: the browser test intercepts it
-
-
-def _fits(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 @pytest.fixture
@@ -95,7 +91,7 @@ def test_a_developer_installs_an_integration_and_uninstalls_it(new_page, world, 
     assert "per call" in page.locator("[data-price]").inner_text()
     page.select_option("#authorizationForm select[name=organization]", label="Acme Payments")
     page.check("input[name=environment][value=test]")
-    assert _fits(page)
+    assert fits(page)
     shot(page, "marketplace-install-consent")
 
     page.get_by_role("button", name="Approve and install").click()
@@ -131,7 +127,7 @@ def test_a_developer_installs_an_integration_and_uninstalls_it(new_page, world, 
     assert card.get_by_role("link", name="Ledger Sync").is_visible()
     assert card.get_by_text("Read customers").is_visible()
     assert card.locator(".badge-test").is_visible()
-    assert _fits(page)
+    assert fits(page)
     shot(page, "marketplace-installed")
 
     card.get_by_role("button", name="Uninstall").click()
@@ -158,5 +154,5 @@ def test_a_partner_sees_who_installed_its_integration(new_page, world, phone):
     row = page.locator("tr[data-installation]")
     assert row.count() == 1
     assert "Acme Payments" in row.inner_text() and "Active" in row.inner_text()
-    assert _fits(page)
+    assert fits(page)
     shot(page, "marketplace-partner-installs")

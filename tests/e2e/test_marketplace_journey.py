@@ -18,7 +18,7 @@ from apikeys.capture import request_logs_flush
 from marketplace import services
 from marketplace.models import Installation, Integration, LedgerEntry, Review, Statement
 from tests.apikeys.oauth_support import basic, pkce_pair
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import assert_fits, shot, sign_in
 from tests.factories import PASSWORD, make_org, make_user
 from tests.marketplace.conftest import VERIFIED_PROFILE
 
@@ -27,10 +27,6 @@ CALLBACK = f"{PARTNER_SITE}/ledgerly/callback"
 INSTALL_URL = f"{PARTNER_SITE}/ledgerly/install"
 PRICE_PER_CALL = "2.50"
 CALLS = 3
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -131,7 +127,7 @@ def test_from_a_verified_partner_to_a_statement_with_its_revenue_share(new_page,
     assert developer.get_by_text("Read customers").is_visible()
     developer.select_option("#authorizationForm select[name=organization]", label="Acme Payments")
     developer.check("input[name=environment][value=live]")
-    _fits(developer)
+    assert_fits(developer)
     developer.get_by_role("button", name="Approve and install").click()
     developer.wait_for_selector("text=Ledger Sync is connected")
     query = parse_qs(urlsplit(landed[0]).query)
@@ -182,7 +178,7 @@ def test_from_a_verified_partner_to_a_statement_with_its_revenue_share(new_page,
     with partner.expect_download() as download:
         row.get_by_role("link", name="CSV").click()
     assert "Ledger Sync" in download.value.path().read_text()
-    _fits(partner)
+    assert_fits(partner)
     shot(partner, "marketplace-journey-statement")
 
 

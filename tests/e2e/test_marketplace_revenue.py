@@ -15,16 +15,12 @@ from accounts.models import Membership
 from marketplace import selectors
 from marketplace.models import PartnerAccount, Statement
 from marketplace.tasks import close_billing_period
-from tests.e2e.conftest import shot, sign_in
+from tests.e2e.conftest import assert_fits, shot, sign_in
 from tests.factories import PASSWORD, make_org, make_user
 from tests.marketplace.conftest import verify
 from tests.marketplace.revenue_factories import calls, install, paid_integration
 
 IBAN = "GB82WEST12345698765432"
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -68,7 +64,7 @@ def test_a_partner_sees_its_revenue_and_after_the_close_its_statement(page, new_
     assert this_month == "37.00 USD"  # floor(36 × .735) = 26 + floor(4999 × .735) = 3674
     assert page.locator("#next-payout").is_visible()
     assert page.locator(".rv-preview td:has-text('Payroll')").count() == 1
-    _fits(page)
+    assert_fits(page)
     shot(page, "partner-dashboard")
 
     page.click("a:text-is('Add payout details')")
@@ -83,7 +79,7 @@ def test_a_partner_sees_its_revenue_and_after_the_close_its_statement(page, new_
     page.wait_for_selector("text=Payout details saved")
     assert page.locator("[data-masked]").inner_text() == "•••• 5432"
     assert IBAN not in page.content()
-    _fits(page)
+    assert_fits(page)
     shot(page, "payout-settings")
 
     page.goto("/marketplace/statements/")
@@ -95,7 +91,7 @@ def test_a_partner_sees_its_revenue_and_after_the_close_its_statement(page, new_
     # Last month: 37 × 3 = 111 → share 81; 4999 → share 3674. The partner's share: 37.55 USD.
     assert "37.55 USD" in row.inner_text() and "Partner statement" in row.inner_text()
     assert page.locator("tr[data-payout] .badge").inner_text() == "Pending"
-    _fits(page)
+    assert_fits(page)
     shot(page, "statements")
     with page.expect_download() as download_info:
         row.locator("text=CSV").click()
@@ -114,7 +110,7 @@ def test_a_partner_sees_its_revenue_and_after_the_close_its_statement(page, new_
     assert month_row.count() == 1
     assert "13.55 USD" in month_row.inner_text()  # platform fee: 30 + 1325 cents
     assert "Ledgerly" in admin_page.locator("tr[data-partner]").inner_text()
-    _fits(admin_page)
+    assert_fits(admin_page)
     shot(admin_page, "staff-revenue")
 
 
@@ -127,7 +123,7 @@ def test_the_revenue_pages_work_at_phone_width(phone_page, new_page, revenue_wor
     phone_page.wait_for_selector("h1:has-text('Partner dashboard')")
     assert phone_page.locator("[data-stat=revenue-last-month] .stat").inner_text() == "37.55 USD"
     assert phone_page.locator("[data-stat=pending] .stat").inner_text() == "37.55 USD"
-    _fits(phone_page)
+    assert_fits(phone_page)
     shot(phone_page, "partner-dashboard")
 
     phone_page.goto("/marketplace/partner/payouts/settings/")
@@ -135,17 +131,17 @@ def test_the_revenue_pages_work_at_phone_width(phone_page, new_page, revenue_wor
     phone_page.fill("input[name=account_number]", IBAN)
     phone_page.click("button:has-text('Save payout details')")
     phone_page.wait_for_selector("[data-masked]:has-text('5432')")
-    _fits(phone_page)
+    assert_fits(phone_page)
     shot(phone_page, "payout-settings")
 
     phone_page.goto("/marketplace/statements/")
     assert "37.55 USD" in phone_page.locator("tr[data-statement]").inner_text()
-    _fits(phone_page)
+    assert_fits(phone_page)
     shot(phone_page, "statements")
 
     staff_phone = new_page(phone=True)
     sign_in(staff_phone, staff.email, PASSWORD)
     staff_phone.goto("/marketplace/staff/revenue/")
     assert "13.55 USD" in staff_phone.locator("tr[data-month]").inner_text()
-    _fits(staff_phone)
+    assert_fits(staff_phone)
     shot(staff_phone, "staff-revenue")

@@ -5,10 +5,9 @@ text), sees it on the detail page, the partner replies, staff hide it with a rea
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from marketplace.models import Installation, Review
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot, sign_in_as
 from tests.factories import make_org, make_user
 from tests.marketplace.conftest import create, publish, verify
 
@@ -20,17 +19,9 @@ def _open_as(new_page, live_server, user, *, phone: bool):
     page = new_page(phone=phone)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+    sign_in_as(page, live_server, user)
     page.dialogs = dialogs
     return page
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -65,7 +56,7 @@ def test_a_developer_reviews_the_partner_replies_and_staff_hide_it(new_page, liv
     dev.check("input[name=rating][value='4']")
     dev.fill("input[name=title]", IMG)
     dev.fill("textarea[name=body]", f"Syncs every payment. {SCRIPT}")
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "marketplace-review-write")
     dev.click("button:has-text('Publish your review')")
     dev.wait_for_selector("text=Thanks: your review is published.")
@@ -78,7 +69,7 @@ def test_a_developer_reviews_the_partner_replies_and_staff_hide_it(new_page, liv
     assert dev.get_attribute(".rv-summary li:nth-child(2) .rv-bar", "aria-label") == "4 stars: 1 review (100%)"
     assert dev.locator("#reviews >> text=Edit your review").count() == 1
     assert dev.dialogs == []
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "marketplace-reviews")
 
     owner = _open_as(new_page, live_server, partner, phone=phone)
@@ -87,7 +78,7 @@ def test_a_developer_reviews_the_partner_replies_and_staff_hide_it(new_page, liv
     owner.wait_for_selector("h1:has-text('Reply to a review')")
     assert owner.locator(".rv-quoted .rv-title").inner_text() == IMG
     owner.fill("textarea[name=body]", f"Thanks, Acme! {IMG}")
-    _fits(owner)
+    assert_fits(owner)
     shot(owner, "marketplace-review-reply")
     owner.click("button:has-text('Publish the reply')")
     owner.wait_for_selector("text=Your reply is published under the review.")
@@ -103,7 +94,7 @@ def test_a_developer_reviews_the_partner_replies_and_staff_hide_it(new_page, liv
     moderator.click("button:has-text('Hide the review')")
     moderator.wait_for_selector("#id_reason_error")
     moderator.fill("textarea[name=reason]", "Contains markup meant to run as script")
-    _fits(moderator)
+    assert_fits(moderator)
     shot(moderator, "marketplace-review-hide")
     moderator.click("button:has-text('Hide the review')")
     moderator.wait_for_selector("text=The review is hidden from the marketplace")

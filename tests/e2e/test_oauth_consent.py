@@ -9,20 +9,8 @@ import pytest
 from django.test import Client
 
 from tests.apikeys.oauth_support import basic, pkce_pair
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import fits, shot, sign_in_as
 from tests.factories import make_org, make_user
-
-
-def _no_horizontal_overflow(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-
-
-def _signed_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
@@ -57,13 +45,13 @@ def test_a_member_approves_an_application_and_it_gets_a_code(new_page, live_serv
     )
 
     page = new_page(phone=phone)
-    _signed_in(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto(f"/oauth/authorize?{query}")
     assert page.get_by_role("heading", name="Authorise Ledgerly Books").is_visible()
     assert page.get_by_text("Read payments").is_visible()
     assert page.get_by_text("Read customers").is_visible()
     assert page.get_by_text("Test data only").is_visible()
-    assert _no_horizontal_overflow(page)
+    assert fits(page)
     shot(page, "oauth-consent")
 
     page.get_by_role("button", name="Approve").click()

@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from django.test import Client
 
 from accounts import services
 from accounts.models import Membership, Organization, Role
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import fits, shot, sign_in_as
 from tests.factories import make_org, make_user
 
 LINK = re.compile(r"https?://[^\s\"<>]+(/accounts/invitations/[\w-]+/)")
@@ -27,19 +26,6 @@ PAGES = {
     "org-create": ("/accounts/organizations/new/", "Create an organisation"),
     "audit-log": ("/accounts/organization/audit-log/", "Audit log"),
 }
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    """Give the browser a session for `user` without depending on the login page."""
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _no_horizontal_overflow(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 def _invitation_path(mail_dir: Path) -> str:
@@ -69,7 +55,7 @@ def acme(transactional_db):
 
 def test_an_owner_invites_a_teammate_who_accepts_in_another_browser(page, new_page, live_server, mail_dir, acme):
     owner, org, partner_org, teammate = acme
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto("/dashboard/")
     _switch(page, org)
     page.goto("/accounts/organization/members/")
@@ -81,7 +67,7 @@ def test_an_owner_invites_a_teammate_who_accepts_in_another_browser(page, new_pa
 
     path = _invitation_path(mail_dir)
     teammate_page = new_page()
-    _sign_in_as(teammate_page, live_server, teammate)
+    sign_in_as(teammate_page, live_server, teammate)
     teammate_page.goto(path)
     assert teammate_page.get_by_role("heading", name="Join Acme Payments").is_visible()
     shot(teammate_page, "invitation-accept")
@@ -104,7 +90,7 @@ def test_an_owner_invites_a_teammate_who_accepts_in_another_browser(page, new_pa
 
 def test_the_switcher_changes_the_current_organisation(page, live_server, acme):
     owner, org, partner_org, _ = acme
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto("/dashboard/")
     page.select_option("#org-switch", partner_org.public_id)
     page.wait_for_selector("text=You are now working in Initech Partners")
@@ -127,19 +113,19 @@ def test_every_organisation_page_renders_and_fits_the_screen(new_page, live_serv
     owner, org, partner_org, teammate = acme
     Membership.objects.create(user=teammate, organization=org, role="read_only")
     page = new_page(phone=phone)
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto("/dashboard/")
     _switch(page, partner_org)
     page.goto("/accounts/partner/")
     assert page.get_by_role("heading", name="Partner profile").is_visible()
-    assert _no_horizontal_overflow(page), "partner-profile overflows"
+    assert fits(page), "partner-profile overflows"
     shot(page, "partner-profile")
 
     _switch(page, org)
     for name, (path, text) in PAGES.items():
         page.goto(path)
         assert page.get_by_role("heading", name=text).first.is_visible(), name
-        assert _no_horizontal_overflow(page), f"{name} overflows"
+        assert fits(page), f"{name} overflows"
         shot(page, name)
 
     # An invitation for the owner into someone else's organisation, to show the accept page.
@@ -149,13 +135,13 @@ def test_every_organisation_page_renders_and_fits_the_screen(new_page, live_serv
     )
     page.goto(f"/accounts/invitations/{token}/")
     assert page.get_by_role("heading", name="Join Globex").is_visible()
-    assert _no_horizontal_overflow(page), "invitation-accept overflows"
+    assert fits(page), "invitation-accept overflows"
     shot(page, "invitation-accept")
 
     member = Membership.objects.get(user=teammate, organization=org)
     page.goto(f"/accounts/organization/members/{member.public_id}/")
     assert page.get_by_role("heading", name="Tom Teammate").is_visible()
-    assert _no_horizontal_overflow(page), "member-edit overflows"
+    assert fits(page), "member-edit overflows"
     shot(page, "member-edit")
 
 

@@ -5,23 +5,10 @@ phone widths without horizontal overflow."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from payments_mock.models import Customer, Payment
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot, sign_in_as
 from tests.factories import add_member, make_org, make_user
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -32,7 +19,7 @@ def owner(live_server, transactional_db):
 
 
 def test_an_owner_generates_sample_data_searches_opens_a_payment_and_resets(page, phone_page, live_server, owner):
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto("/sandbox/")
     page.wait_for_selector("text=No test-mode payments yet.")
 
@@ -47,7 +34,7 @@ def test_an_owner_generates_sample_data_searches_opens_a_payment_and_resets(page
     assert page.locator("tr[data-payment]").count() == min(graces, 25)
     assert page.locator("tr[data-payment]").first.inner_text().count("Grace Hopper") == 1
     shot(page, "sandbox-payments")
-    _fits(page)
+    assert_fits(page)
 
     page.locator("tr[data-payment] a code").first.click()
     page.wait_for_selector("h2:has-text('History')")
@@ -74,7 +61,7 @@ def test_an_owner_generates_sample_data_searches_opens_a_payment_and_resets(page
     # Every page again at phone width: no sideways scrolling.
     customer = Customer.objects.first()
     payment = Payment.objects.filter(customer=customer).first()
-    _sign_in_as(phone_page, live_server, owner)
+    sign_in_as(phone_page, live_server, owner)
     for path, name in (
         ("/sandbox/payments/", "sandbox-payments"),
         ("/sandbox/customers/", "sandbox-customers"),
@@ -86,7 +73,7 @@ def test_an_owner_generates_sample_data_searches_opens_a_payment_and_resets(page
     ):
         phone_page.goto(path)
         phone_page.wait_for_selector("nav.tabs")
-        _fits(phone_page)
+        assert_fits(phone_page)
         shot(phone_page, name)
 
     page.click(".tabs >> text=Payments")
@@ -100,7 +87,7 @@ def test_a_read_only_member_sees_the_sandbox_without_the_buttons(page, live_serv
     org = owner.memberships.get().organization
     viewer = make_user("viewer@sandbox.test", full_name="Vera Viewer")
     add_member(org, viewer, "read_only")
-    _sign_in_as(page, live_server, viewer)
+    sign_in_as(page, live_server, viewer)
     page.goto("/sandbox/test-cards/")
     page.wait_for_selector("tr[data-card]")
     assert page.locator("text=Generate sample data").count() == 0

@@ -6,23 +6,10 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
-from django.test import Client
 
 from portal.models import SupportTicket
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot, sign_in_as
 from tests.factories import make_org, make_user
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -45,11 +32,11 @@ def test_a_developer_opens_a_ticket_staff_answer_and_the_developer_resolves_it(
     trace.write_text("12:00:01 POST /api/v1/refunds -> 500 req_abc\n")
 
     dev = new_page(phone=phone)
-    _sign_in_as(dev, live_server, developer)
+    sign_in_as(dev, live_server, developer)
     dev.goto("/support/")
     assert dev.locator("h1").inner_text() == "Support"
     assert "No support tickets yet" in dev.inner_text("main")
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "support-list-empty")
     dev.click("main >> text=New ticket")
     dev.wait_for_selector("h1:has-text('Open a support ticket')")
@@ -58,7 +45,7 @@ def test_a_developer_opens_a_ticket_staff_answer_and_the_developer_resolves_it(
     dev.select_option("select[name=priority]", "3")
     dev.fill("textarea[name=body]", "Every refund fails since this morning. <b>not bold</b>")
     dev.set_input_files("input[name=attachments]", str(trace))
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "support-new")
     dev.click("button:has-text('Open ticket')")
     dev.wait_for_selector("text=opened. We will answer here and by e-mail.")
@@ -72,11 +59,11 @@ def test_a_developer_opens_a_ticket_staff_answer_and_the_developer_resolves_it(
 
     # Staff, in a second browser: the queue, assign to me, answer.
     staff = new_page(phone=phone)
-    _sign_in_as(staff, live_server, agent)
+    sign_in_as(staff, live_server, agent)
     staff.goto("/support/staff/")
     row = staff.locator(f"tr[data-ticket='{ticket.public_id}']")
     assert "Acme Payments" in row.inner_text() and "High" in row.inner_text()
-    _fits(staff)
+    assert_fits(staff)
     shot(staff, "support-staff-queue")
     row.locator("a").click()
     staff.wait_for_selector("h1:has-text('Refunds answer 500')")
@@ -87,7 +74,7 @@ def test_a_developer_opens_a_ticket_staff_answer_and_the_developer_resolves_it(
     staff.click("#reply button:has-text('Send')")
     staff.wait_for_selector("text=Reply sent to the customer.")
     assert staff.locator("[data-message]").count() == 2
-    _fits(staff)
+    assert_fits(staff)
     shot(staff, "support-staff-ticket")
     assert mail.outbox[-1].to == ["dev@acme.test"]
 
@@ -99,11 +86,11 @@ def test_a_developer_opens_a_ticket_staff_answer_and_the_developer_resolves_it(
     dev.wait_for_selector("text=Marked resolved.")
     assert dev.locator("[data-status=resolved]").count() >= 1
     assert dev.locator("button:has-text('Reopen')").count() == 1
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "support-ticket")
     dev.goto("/support/")
     assert "Refunds answer 500" in dev.inner_text("table") and "Resolved" in dev.inner_text("table")
-    _fits(dev)
+    assert_fits(dev)
     shot(dev, "support-list")
     ticket.refresh_from_db()
     assert ticket.status == "resolved" and ticket.assignee == agent

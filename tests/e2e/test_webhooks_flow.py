@@ -5,23 +5,10 @@ webhooks page at desktop and phone widths without horizontal overflow."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import assert_fits, shot, sign_in_as
 from tests.factories import make_org, make_user
 from webhooks.models import Delivery
-
-
-def _sign_in_as(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
-def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
 
 
 @pytest.fixture
@@ -34,7 +21,7 @@ def owner(settings, live_server, transactional_db):
 
 
 def test_an_owner_sends_a_test_event_to_the_built_in_receiver_and_retries_it(page, new_page, live_server, owner):
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     page.goto("/webhooks/")
     shot(page, "webhooks-endpoints-empty")
     page.click("text=Test receiver")
@@ -87,7 +74,7 @@ def test_every_webhooks_page_fits_the_screen(new_page, live_server, owner, phone
     services.endpoint_send_test(endpoint=endpoint, actor=owner)
     delivery = Delivery.objects.get()
     page = new_page(phone=phone)
-    _sign_in_as(page, live_server, owner)
+    sign_in_as(page, live_server, owner)
     pages = {
         "webhooks-endpoints": "/webhooks/",
         "webhooks-endpoint-form": "/webhooks/endpoints/new/",
@@ -102,11 +89,11 @@ def test_every_webhooks_page_fits_the_screen(new_page, live_server, owner, phone
     for name, path in pages.items():
         response = page.goto(path)
         assert response.status == 200, path
-        _fits(page)
+        assert_fits(page)
         shot(page, name)
     page.goto(f"/webhooks/endpoints/{endpoint.public_id}/")
     page.click("button:has-text('Reveal secret')")
     page.wait_for_selector("[data-secret]")
     assert page.inner_text("[data-secret]").startswith("whsec_")
-    _fits(page)
+    assert_fits(page)
     shot(page, "webhooks-secret")
