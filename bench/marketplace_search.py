@@ -193,19 +193,9 @@ def child_load(integrations: int, reviews: int) -> None:
 
 def _icontains_search(queryset, query):
     """Baseline 1: the SQLite fallback (every term in some field, case-insensitively) on PostgreSQL."""
-    from django.db.models import Q
+    from marketplace.selectors.catalogue import search_icontains, search_terms
 
-    from marketplace.selectors.catalogue import search_terms
-
-    for term in search_terms(query):
-        queryset = queryset.filter(
-            Q(name__icontains=term)
-            | Q(tagline__icontains=term)
-            | Q(description__icontains=term)
-            | Q(category__name__icontains=term)
-            | Q(organization__name__icontains=term)
-        )
-    return queryset, False
+    return search_icontains(queryset, search_terms(query)), False
 
 
 def _per_row_document_search(queryset, query):

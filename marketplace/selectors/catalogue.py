@@ -125,6 +125,11 @@ def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integ
         # tagline, category, partner B > description C) already give the order we want.
         ranked = queryset.filter(search_vector=tsquery).annotate(rank=SearchRank(F("search_vector"), tsquery))
         return ranked, True
+    return search_icontains(queryset, terms), False
+
+
+def search_icontains(queryset: QuerySet[Integration], terms: list[str]) -> QuerySet[Integration]:
+    """The fallback without full-text search (SQLite): every term in some field, case-insensitively."""
     for term in terms:
         queryset = queryset.filter(
             Q(name__icontains=term)
@@ -133,7 +138,7 @@ def _search(queryset: QuerySet[Integration], query: str) -> tuple[QuerySet[Integ
             | Q(category__name__icontains=term)
             | Q(organization__name__icontains=term)
         )
-    return queryset, False
+    return queryset
 
 
 def integration_list_published(
