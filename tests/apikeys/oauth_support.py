@@ -46,6 +46,19 @@ def request_token(client, application, secret, **data):
     return client.post("/oauth/token", data, HTTP_AUTHORIZATION=basic(application.client_id, secret))
 
 
+def exchange_code(client, application, secret, code, verifier, redirect_uri=REDIRECT_URI):
+    """What a partner's server does with an authorization code: POST /oauth/token with the PKCE verifier."""
+    return request_token(
+        client,
+        application,
+        secret,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=verifier,
+    )
+
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from oauth2_provider.models import AccessToken, Grant
 
-from tests.apikeys.oauth_support import REDIRECT_URI, basic, make_application, pkce_pair
+from tests.apikeys.oauth_support import REDIRECT_URI, basic, exchange_code, make_application, pkce_pair
 
 CURRENT = "/api/v1/keys/current"
 
@@ -43,14 +43,6 @@ def approve(client, application, challenge, **options) -> str:
     return query["code"][0]
 
 
-def exchange(client, application, secret, code, verifier, redirect_uri=REDIRECT_URI):
-    return client.post(
-        "/oauth/token",
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier},
-        HTTP_AUTHORIZATION=basic(application.client_id, secret),
-    )
-
-
 def test_the_consent_page_explains_the_request(client, world, app):
     application, _ = app
     _, challenge = pkce_pair()
@@ -71,7 +63,7 @@ def test_the_full_flow_issues_tokens_that_act_for_the_approving_member(client, w
     client.force_login(world.teammate)
     code = approve(client, application, challenge)
     client.logout()
-    response = exchange(client, application, secret, code, verifier)
+    response = exchange_code(client, application, secret, code, verifier)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["expires_in"] == 3600
@@ -107,7 +99,7 @@ def test_a_wrong_verifier_is_refused(client, world, app):
     client.force_login(world.owner)
     code = approve(client, application, challenge)
     other_verifier, _ = pkce_pair()
-    response = exchange(client, application, secret, code, other_verifier)
+    response = exchange_code(client, application, secret, code, other_verifier)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
     assert not AccessToken.objects.exists()
@@ -149,12 +141,12 @@ def test_a_code_used_twice_fails_and_revokes_what_it_issued(client, world, app, 
     verifier, challenge = pkce_pair()
     client.force_login(world.owner)
     code = approve(client, application, challenge)
-    first = exchange(client, application, secret, code, verifier)
+    first = exchange_code(client, application, secret, code, verifier)
     assert first.status_code == 200
     token = first.json()["access_token"]
     assert client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        second = exchange(client, application, secret, code, verifier)
+        second = exchange_code(client, application, secret, code, verifier)
     assert second.status_code == 400
     assert second.json()["error"] == "invalid_grant"
     assert not AccessToken.objects.exists()
@@ -173,7 +165,7 @@ def test_a_code_is_bound_to_its_client(client, world, app):
     client.force_login(world.owner)
     code = approve(client, application, challenge)
     other, other_secret = make_application(world, grant_type="authorization_code", name="Other")
-    assert exchange(client, other, other_secret, code, verifier).json()["error"] == "invalid_grant"
+    assert exchange_code(client, other, other_secret, code, verifier).json()["error"] == "invalid_grant"
 
 
 def test_a_read_only_member_cannot_approve_a_write_scope(client, world, app):
@@ -212,7 +204,7 @@ def test_a_member_who_leaves_takes_their_tokens_with_them(client, world, app):
     application, secret = app
     verifier, challenge = pkce_pair()
     client.force_login(world.teammate)
-    token = exchange(client, application, secret, approve(client, application, challenge), verifier).json()
+    token = exchange_code(client, application, secret, approve(client, application, challenge), verifier).json()
     world.membership(world.teammate).delete()
     token_cache.clear()  # what the cache TTL does on its own
     response = client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {token['access_token']}")

@@ -14,7 +14,7 @@ from django.test import Client
 
 from marketplace import services
 from marketplace.models import Category, Installation
-from tests.apikeys.oauth_support import basic, pkce_pair
+from tests.apikeys.oauth_support import exchange_code, pkce_pair
 from tests.e2e.conftest import fits, shot, sign_in
 from tests.factories import PASSWORD, add_member, make_org, make_user
 from tests.marketplace.conftest import verify
@@ -100,15 +100,8 @@ def test_a_developer_installs_an_integration_and_uninstalls_it(new_page, world, 
     assert query["state"] == ["browser-state"]
 
     api = Client()
-    response = api.post(
-        "/oauth/token",
-        {
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": PARTNER_CALLBACK,
-            "code_verifier": verifier,
-        },
-        HTTP_AUTHORIZATION=basic(integration.oauth_application.client_id, secret),
+    response = exchange_code(
+        api, integration.oauth_application, secret, query["code"][0], verifier, redirect_uri=PARTNER_CALLBACK
     )
     assert response.status_code == 200, response.content
     token = response.json()["access_token"]

@@ -17,7 +17,7 @@ from accounts.models import PartnerProfile
 from apikeys.capture import request_logs_flush
 from marketplace import services
 from marketplace.models import Installation, Integration, LedgerEntry, Review, Statement
-from tests.apikeys.oauth_support import basic, pkce_pair
+from tests.apikeys.oauth_support import exchange_code, pkce_pair
 from tests.e2e.conftest import assert_fits, shot, sign_in
 from tests.factories import PASSWORD, make_org, make_user
 from tests.marketplace.conftest import VERIFIED_PROFILE
@@ -135,16 +135,7 @@ def test_from_a_verified_partner_to_a_statement_with_its_revenue_share(new_page,
 
     # The partner's server exchanges the code with the PKCE verifier and calls the sandbox API.
     app = Client()
-    token = app.post(
-        "/oauth/token",
-        {
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        HTTP_AUTHORIZATION=basic(integration.oauth_application.client_id, secret),
-    )
+    token = exchange_code(app, integration.oauth_application, secret, query["code"][0], verifier, redirect_uri=CALLBACK)
     assert token.status_code == 200, token.content
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token.json()['access_token']}", "REMOTE_ADDR": "127.0.0.1"}
     for _ in range(CALLS):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.test import Client
 
-from tests.apikeys.oauth_support import basic, pkce_pair
+from tests.apikeys.oauth_support import exchange_code, pkce_pair
 from tests.e2e.conftest import fits, shot, sign_in_as
 from tests.factories import make_org, make_user
 
@@ -59,15 +59,6 @@ def test_a_member_approves_an_application_and_it_gets_a_code(new_page, live_serv
     landed = parse_qs(urlsplit(page.url).query)
     assert landed["state"] == ["browser-state"]
 
-    response = Client().post(
-        "/oauth/token",
-        {
-            "grant_type": "authorization_code",
-            "code": landed["code"][0],
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-        HTTP_AUTHORIZATION=basic(application.client_id, secret),
-    )
+    response = exchange_code(Client(), application, secret, landed["code"][0], verifier, redirect_uri=redirect_uri)
     assert response.status_code == 200, response.content
     assert set(response.json()["scope"].split()) == {"payments:read", "customers:read"}

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from accounts.models import Membership
 from marketplace import services
 from marketplace.models import Category, Integration
-from tests.apikeys.oauth_support import basic
+from tests.apikeys.oauth_support import exchange_code
 
 REDIRECT_URI = "https://ledgerly.example/oauth/callback"
 CONSENT = "/marketplace/install/authorize"
@@ -81,8 +81,4 @@ def code_from(response) -> str:
 
 
 def exchange(client, integration, secret, code, verifier):
-    return client.post(
-        "/oauth/token",
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
-        HTTP_AUTHORIZATION=basic(integration.oauth_application.client_id, secret),
-    )
+    return exchange_code(client, integration.oauth_application, secret, code, verifier, REDIRECT_URI)
