@@ -90,6 +90,7 @@ def endpoint_create(request):
         request,
         "webhooks/endpoint_form.html",
         {"form": form, "receiver_url": receiver, "groups": catalogue.grouped(), "editing": False},
+        status=400 if form.errors else 200,
     )
 
 
@@ -114,7 +115,8 @@ def endpoint_edit(request, public_id: str):
         else:
             messages.success(request, "Endpoint saved.")
             return redirect("webhooks:endpoint_detail", endpoint.public_id)
-    return render(request, "webhooks/endpoint_form.html", {"form": form, "endpoint": endpoint, "editing": True})
+    context = {"form": form, "endpoint": endpoint, "editing": True}
+    return render(request, "webhooks/endpoint_form.html", context, status=400 if form.errors else 200)
 
 
 @org_permission_required("webhooks:read")
@@ -197,8 +199,10 @@ def endpoint_secret(request, public_id: str):
 def endpoint_test(request, public_id: str):
     endpoint = _endpoint(request, public_id)
     form = TestEventForm(request.POST)
-    event_type = form.cleaned_data["type"] if form.is_valid() else "webhook.test"
-    delivery = services.endpoint_send_test(endpoint=endpoint, actor=request.user, type=event_type)
+    if not form.is_valid():
+        messages.error(request, "Choose an event type from the catalogue; no test event was sent.")
+        return redirect("webhooks:endpoint_detail", endpoint.public_id)
+    delivery = services.endpoint_send_test(endpoint=endpoint, actor=request.user, type=form.cleaned_data["type"])
     messages.success(request, f"Test event sent ({delivery.webhook_id}).")
     return redirect("webhooks:endpoint_detail", endpoint.public_id)
 
@@ -291,6 +295,7 @@ def event_detail(request, public_id: str):
             "form": form,
             "can_manage": request.membership.has_perm("webhooks:manage"),
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -333,7 +338,6 @@ def receiver_inbox(request, token: str):
 @org_permission_required("webhooks:read")
 @require_GET
 def docs(request):
-    org = request.membership.organization
     return render(
         request,
         "webhooks/docs.html",
@@ -341,7 +345,6 @@ def docs(request):
             "groups": catalogue.grouped(),
             "schedule": [("Attempt 1", "immediately")]
             + [(f"Attempt {n}", _human(seconds)) for n, seconds in enumerate(RETRY_SCHEDULE, start=2)],
-            "receiver_url": services.receiver_url(services.receiver_for(organization=org)),
             "endpoint_list_url": reverse("webhooks:endpoint_list"),
         },
     )
