@@ -50,6 +50,7 @@ from apikeys.models import ApiKey, KeyTemplate, OAuthApplication
 from portal.lib.geo import country_of
 from portal.lib.keys import PREFIXES
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 from portal.problems import ProblemException
 
 PAGE_SIZE = 25
@@ -289,7 +290,7 @@ def key_create(request):
             response = render(request, "apikeys/key_created.html", {"key": key, "secret": secret, "tab": "keys"})
             return _no_store(response)
     context = {"form": form, "templates": templates, "template": template, "tab": "keys"}
-    return render(request, "apikeys/key_create.html", context, status=400 if form.errors else 200)
+    return render(request, "apikeys/key_create.html", context, status=form_status(form))
 
 
 # ---- detail, settings, rotate, revoke ------------------------------------------------------
@@ -443,7 +444,7 @@ def template_create(request):
             messages.success(request, f"Template “{template.name}” created.")
             return redirect("apikeys:template_list")
     context = {"form": form, "template": None, "tab": "templates"}
-    return render(request, "apikeys/template_form.html", context, status=400 if form.errors else 200)
+    return render(request, "apikeys/template_form.html", context, status=form_status(form))
 
 
 @org_permission_required("key_templates:manage")
@@ -472,7 +473,7 @@ def template_edit(request, public_id: str):
             messages.success(request, f"Template “{template.name}” saved.")
             return redirect("apikeys:template_list")
     context = {"form": form, "template": template, "tab": "templates"}
-    return render(request, "apikeys/template_form.html", context, status=400 if form.errors else 200)
+    return render(request, "apikeys/template_form.html", context, status=form_status(form))
 
 
 @org_permission_required("key_templates:manage")
@@ -509,7 +510,7 @@ def naming_policy(request):
             messages.success(request, "Naming policy saved. It applies to new and renamed keys.")
             return redirect("apikeys:naming_policy")
     context = {"form": form, "policy": policy, "tab": "policy"}
-    return render(request, "apikeys/naming_policy.html", context, status=400 if form.errors else 200)
+    return render(request, "apikeys/naming_policy.html", context, status=form_status(form))
 
 
 # ---- OAuth applications ----------------------------------------------------------------------
@@ -571,9 +572,7 @@ def oauth_app_create(request):
             _apply_errors(form, error, {"authorization_grant_type": "grant_type", "allowed_scopes": "scopes"})
         else:
             return _oauth_secret_page(request, application, secret, rotated=False)
-    return render(
-        request, "apikeys/oauth_app_create.html", {"form": form, "tab": "oauth"}, status=400 if form.errors else 200
-    )
+    return render(request, "apikeys/oauth_app_create.html", {"form": form, "tab": "oauth"}, status=form_status(form))
 
 
 @org_permission_required("oauth_apps:read")
@@ -608,7 +607,7 @@ def oauth_app_detail(request, public_id: str):
     elif can_manage:
         form = OAuthApplicationForm(actor=membership, editing=True, redirects=redirects, initial=initial)
     context = {"application": application, "form": form, "can_manage": can_manage, "tab": "oauth"}
-    return render(request, "apikeys/oauth_app_detail.html", context, status=400 if form and form.errors else 200)
+    return render(request, "apikeys/oauth_app_detail.html", context, status=form_status(form))
 
 
 @org_permission_required("oauth_apps:manage")

@@ -17,3 +17,9 @@ def apply_service_errors(form, error: ValidationError, aliases: dict[str, str] |
         name = aliases.get(field, field)
         for message in field_messages:
             form.add_error(name if name in form.fields else None, message)
+
+
+def form_status(*forms) -> int:
+    """The status of a page that shows forms: 400 when a submitted one came back with errors
+    (shown next to their fields, nothing changed), else 200. Unbound forms and None count as fine."""
+    return 400 if any(form is not None and form.is_bound and form.errors for form in forms) else 200

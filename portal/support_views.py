@@ -26,6 +26,7 @@ from portal.forms import (
 )
 from portal.models import SupportTicket
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 
 PAGE_SIZE = 25
 
@@ -99,7 +100,7 @@ def ticket_create(request):
         else:
             messages.success(request, f"Ticket {ticket.public_id} opened. We will answer here and by e-mail.")
             return redirect("support:ticket_detail", ticket.public_id)
-    return render(request, "support/ticket_new.html", {"form": form})
+    return render(request, "support/ticket_new.html", {"form": form}, status=form_status(form))
 
 
 @org_permission_required("support:read")
@@ -136,7 +137,7 @@ def ticket_detail(request, public_id: str):
             "can_write": can_write,
             "can_reopen": services.ticket_can_reopen(ticket=ticket),
         },
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 

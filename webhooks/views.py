@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import org_permission_required
 from accounts.services import RequestMeta
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 from webhooks import catalogue, selectors, services
 from webhooks.forms import DeliveryFilterForm, EndpointForm, RecoverForm, ResendForm, TestEventForm
 from webhooks.models import Receiver
@@ -90,7 +91,7 @@ def endpoint_create(request):
         request,
         "webhooks/endpoint_form.html",
         {"form": form, "receiver_url": receiver, "groups": catalogue.grouped(), "editing": False},
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -116,7 +117,7 @@ def endpoint_edit(request, public_id: str):
             messages.success(request, "Endpoint saved.")
             return redirect("webhooks:endpoint_detail", endpoint.public_id)
     context = {"form": form, "endpoint": endpoint, "editing": True}
-    return render(request, "webhooks/endpoint_form.html", context, status=400 if form.errors else 200)
+    return render(request, "webhooks/endpoint_form.html", context, status=form_status(form))
 
 
 @org_permission_required("webhooks:read")
@@ -295,7 +296,7 @@ def event_detail(request, public_id: str):
             "form": form,
             "can_manage": request.membership.has_perm("webhooks:manage"),
         },
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 

@@ -85,6 +85,7 @@ from accounts.services import (
     user_signup,
     user_verification_email_send,
 )
+from portal.pages import form_status
 
 PENDING_KEY = "auth_pending_2fa"
 VERIFY_NEXT_KEY = "auth_verify_next"
@@ -237,7 +238,7 @@ def signup(request):
                 request.session[VERIFY_NEXT_KEY] = next_url
             messages.success(request, "Welcome! Your account is ready; confirm your e-mail address to continue.")
             return redirect("accounts:verify_email_sent")
-    return render(request, "accounts/signup.html", {"form": form, "joining": joining})
+    return render(request, "accounts/signup.html", {"form": form, "joining": joining}, status=form_status(form))
 
 
 @never_cache
@@ -316,7 +317,7 @@ def login_view(request):
                 reason="bad_credentials",
                 meta=RequestMeta.from_request(request),
             )
-    return render(request, "accounts/login.html", {"form": form})
+    return render(request, "accounts/login.html", {"form": form}, status=form_status(form))
 
 
 @never_cache
@@ -341,7 +342,8 @@ def login_second_factor(request):
             )
         login_attempt_record(email=user.email, user=user, succeeded=False, reason="bad_second_factor", meta=meta)
         form.add_error("code", "That code is not valid. Codes from the app change every 30 seconds and work once.")
-    return render(request, "accounts/login_2fa.html", {"form": form, "masked_email": _mask_email(user.email)})
+    context = {"form": form, "masked_email": _mask_email(user.email)}
+    return render(request, "accounts/login_2fa.html", context, status=form_status(form))
 
 
 @require_POST
@@ -420,7 +422,7 @@ def password_change(request):
         ended_text = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
         messages.success(request, f"Your password is changed.{ended_text}")
         return redirect("accounts:settings")
-    return render(request, "accounts/password_change.html", {"form": form})
+    return render(request, "accounts/password_change.html", {"form": form}, status=form_status(form))
 
 
 # --- Account settings, second factor, sessions ----------------------------------------------
@@ -505,7 +507,7 @@ def totp_enrol(request):
         "secret_grouped": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "secret": secret,
     }
-    return render(request, "accounts/totp_enrol.html", context)
+    return render(request, "accounts/totp_enrol.html", context, status=form_status(form))
 
 
 @require_POST

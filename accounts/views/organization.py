@@ -39,17 +39,13 @@ from accounts.middleware import SESSION_ORG_KEY
 from accounts.models import Invitation, Membership, Organization, RoleName
 from accounts.permissions import BUILTIN_ROLE_PERMISSIONS
 from accounts.services import RequestMeta
+from portal.pages import apply_service_errors, form_status
 
 AUDIT_PAGE_SIZE = 50
 
 
 def _meta(request) -> RequestMeta:
     return RequestMeta.from_request(request)
-
-
-def _form_error(form, error: ValidationError) -> None:
-    for message in error.messages:
-        form.add_error(None, message)
 
 
 def _flash_error(request, error: ValidationError) -> None:
@@ -89,7 +85,7 @@ def organization_create(request):
         request.session[SESSION_ORG_KEY] = organization.public_id
         messages.success(request, f"{organization.name} is ready. You are its owner.")
         return redirect("portal:dashboard")
-    return render(request, "accounts/org_create.html", {"form": form})
+    return render(request, "accounts/org_create.html", {"form": form}, status=form_status(form))
 
 
 @login_required
@@ -133,6 +129,7 @@ def organization_settings(request):
         request,
         "accounts/org_settings.html",
         {"form": form, "organization": organization, "can_edit": can_edit, "tab": "settings"},
+        status=form_status(form),
     )
 
 
@@ -150,7 +147,7 @@ def security_policy(request):
                 meta=_meta(request),
             )
         except ValidationError as error:
-            _form_error(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, "Security policy saved.")
             return redirect("accounts:security_policy")
@@ -160,6 +157,7 @@ def security_policy(request):
         request,
         "accounts/org_security.html",
         {"form": form, "organization": organization, "without_2fa": without_2fa, "tab": "security"},
+        status=form_status(form),
     )
 
 
@@ -186,7 +184,7 @@ def members(request):
                     meta=_meta(request),
                 )
             except ValidationError as error:
-                _form_error(form, error)
+                apply_service_errors(form, error)
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("accounts:members")
@@ -200,7 +198,7 @@ def members(request):
         "owner_count": sum(1 for m in member_rows if m.is_owner),
         "tab": "members",
     }
-    return render(request, "accounts/org_members.html", context, status=400 if form and form.errors else 200)
+    return render(request, "accounts/org_members.html", context, status=form_status(form))
 
 
 @org_permission_required("members:manage")
@@ -219,7 +217,7 @@ def member_update(request, public_id: str):
                 meta=_meta(request),
             )
         except ValidationError as error:
-            _form_error(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, f"{member.user.get_full_name()} is now {member.role_label}.")
             return redirect("accounts:members")
@@ -227,7 +225,7 @@ def member_update(request, public_id: str):
         request,
         "accounts/org_member_edit.html",
         {"form": form, "member": member, "tab": "members"},
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -275,7 +273,7 @@ def ownership_transfer(request):
                 actor=actor, new_owner=new_owner, password=form.cleaned_data["password"], meta=_meta(request)
             )
         except ValidationError as error:
-            _form_error(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, f"{new_owner.user.get_full_name()} is now an owner; you are an admin.")
             return redirect("accounts:members")
@@ -283,7 +281,7 @@ def ownership_transfer(request):
         request,
         "accounts/org_transfer.html",
         {"form": form, "candidates": candidates, "tab": "members"},
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -385,7 +383,7 @@ def role_create(request):
                 meta=_meta(request),
             )
         except ValidationError as error:
-            _form_error(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, f"Role “{role.name}” created.")
             return redirect("accounts:roles")
@@ -393,7 +391,7 @@ def role_create(request):
         request,
         "accounts/org_role_form.html",
         {"form": form, "role": None, "tab": "roles"},
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -415,7 +413,7 @@ def role_edit(request, public_id: str):
                 meta=_meta(request),
             )
         except ValidationError as error:
-            _form_error(form, error)
+            apply_service_errors(form, error)
         else:
             messages.success(request, f"Role “{role.name}” saved.")
             return redirect("accounts:roles")
@@ -423,7 +421,7 @@ def role_edit(request, public_id: str):
         request,
         "accounts/org_role_form.html",
         {"form": form, "role": role, "assigned": role.memberships.count(), "tab": "roles"},
-        status=400 if form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -485,7 +483,7 @@ def partner_profile(request):
             "missing": missing,
             "submit_errors": submit_errors,
         },
-        status=400 if form.errors or submit_errors else 200,
+        status=400 if submit_errors else form_status(form),
     )
 
 

@@ -31,6 +31,7 @@ from marketplace.models import Integration, IntegrationImage
 from marketplace.selectors.media import integration_image_get_for_actor, integration_logo, integration_screenshots
 from marketplace.services import media as media_services
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 
 _staff_required = staff_required("Only staff review integrations.")
 
@@ -136,7 +137,7 @@ def _render_editor(
         "screenshots_full": len(screenshots) >= IntegrationImage.MAX_SCREENSHOTS,
         "max_screenshots": IntegrationImage.MAX_SCREENSHOTS,
     }
-    return render(request, "marketplace/editor.html", context)
+    return render(request, "marketplace/editor.html", context, status=form_status(form, *forms.values()))
 
 
 def _editor(request, *, integration: Integration | None):
@@ -374,4 +375,4 @@ def review(request, public_id: str):
         "logo": integration_logo(integration),
         "screenshots": integration_screenshots(integration),
     }
-    return render(request, "marketplace/review.html", context)
+    return render(request, "marketplace/review.html", context, status=form_status(form))

@@ -22,6 +22,7 @@ from apikeys.views import _membership, _no_store
 from marketplace import selectors, services
 from marketplace.models import PartnerAccount, Statement
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 
 
 def _any_permission(*codes: str, partner: bool = False):
@@ -124,7 +125,7 @@ def payout_settings(request):
             messages.success(request, "Payout details saved. We show only the last four characters.")
             return redirect("marketplace:payout_settings")
     context = {"form": form, "account": account, "masked": _masked(account), "share_percent": _share_percent(account)}
-    return _no_store(render(request, "marketplace/payout_settings.html", context))
+    return _no_store(render(request, "marketplace/payout_settings.html", context, status=form_status(form)))
 
 
 # ---- statements ----------------------------------------------------------------------------

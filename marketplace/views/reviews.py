@@ -22,6 +22,7 @@ from apikeys.views import _membership
 from marketplace import selectors, services
 from marketplace.services.reviews import MAX_BODY, MAX_REASON, MAX_TITLE
 from portal.pages import apply_service_errors as _apply_errors
+from portal.pages import form_status
 
 RATING_CHOICES = [
     (5, "5 stars: excellent"),
@@ -120,9 +121,8 @@ def review_write(request, slug: str):
         else:
             return redirect(_detail_url(integration, review.public_id))
     context = {"integration": integration, "review": review, "form": form, "eligibility": eligibility}
-    return render(
-        request, "marketplace/review_write.html", context, status=403 if blocked and request.method == "POST" else 200
-    )
+    status = 403 if blocked and request.method == "POST" else form_status(form)
+    return render(request, "marketplace/review_write.html", context, status=status)
 
 
 @org_permission_required("reviews:write")
@@ -142,7 +142,7 @@ def review_reply(request, public_id: str):
         else:
             messages.success(request, "Your reply is published under the review.")
             return redirect(_detail_url(review.integration, review.public_id))
-    return render(request, "marketplace/review_reply.html", {"review": review, "form": form})
+    return render(request, "marketplace/review_reply.html", {"review": review, "form": form}, status=form_status(form))
 
 
 @_staff_required
@@ -168,4 +168,5 @@ def review_moderate(request, public_id: str):
             else:
                 messages.success(request, "The review is hidden from the marketplace and out of the rating.")
             return redirect(_detail_url(review.integration))
-    return render(request, "marketplace/review_moderate.html", {"review": review, "form": form})
+    context = {"review": review, "form": form}
+    return render(request, "marketplace/review_moderate.html", context, status=form_status(form))

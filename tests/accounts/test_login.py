@@ -34,7 +34,7 @@ def test_a_correct_password_signs_in_records_the_attempt_session_and_audit(clien
 def test_a_wrong_password_gets_a_generic_message_and_is_recorded(client):
     user = make_user("ann@example.com")
     response = _login(client, "ann@example.com", "wrong-password")
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "do not match an account" in response.context["form"].non_field_errors()[0]
     assert "_auth_user_id" not in client.session
     attempt = LoginAttempt.objects.get()
@@ -51,7 +51,7 @@ def test_an_unknown_address_gets_the_same_message(client):
 def test_a_deactivated_account_cannot_sign_in(client):
     make_user("gone@example.com", is_active=False)
     response = _login(client, "gone@example.com")
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "_auth_user_id" not in client.session
 
 

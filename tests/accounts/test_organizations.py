@@ -31,7 +31,7 @@ def test_a_new_user_creates_an_organisation_and_owns_it(client):
 def test_creating_an_organisation_needs_a_name(client):
     client.force_login(make_user())
     response = client.post(CREATE, {"name": " ", "kind": "developer"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Organization.objects.exists()
 
 
@@ -85,13 +85,13 @@ def test_an_admin_updates_the_name_and_website(world, login):
 
 def test_an_invalid_website_shows_an_error_next_to_the_field(world, login):
     response = login(world.admin).post(SETTINGS, {"name": "Acme", "website": "not a url"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'id="id_website_error"' in response.content.decode()
 
 
 def test_requiring_2fa_needs_your_own_second_factor(world, login):
     response = login(world.owner).post(SECURITY, {"require_2fa": "on"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Set up two-factor authentication on your own account" in response.content.decode()
     world.org.refresh_from_db()
     assert world.org.require_2fa is False

@@ -110,7 +110,7 @@ def test_changing_the_password_needs_the_current_one(client):
         reverse("accounts:password_change"),
         {"old_password": "wrong", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["old_password"]
     user.refresh_from_db()
     assert user.check_password(PASSWORD)

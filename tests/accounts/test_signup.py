@@ -63,7 +63,7 @@ def test_an_unverified_user_is_sent_to_check_their_inbox(client):
 def test_a_duplicate_email_in_another_case_is_refused_next_to_the_field(client):
     make_user("nora@example.com")
     response = client.post(reverse("accounts:signup"), SIGNUP)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "already exists" in response.context["form"].errors["email"][0]
     assert b'id="id_email_error"' in response.content
     assert User.objects.filter(email__iexact="nora@example.com").count() == 1

@@ -70,7 +70,7 @@ def test_a_wrong_code_is_shown_next_to_the_field_and_recorded(client):
     user, totp, _ = _enrolled_user()
     _password_step(client, user)
     response = _second_step(client, _wrong_code(totp))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "not valid" in response.context["form"].errors["code"][0]
     assert b'id="id_code_error"' in response.content
     assert "_auth_user_id" not in client.session
@@ -85,7 +85,7 @@ def test_a_totp_code_is_never_accepted_twice_in_the_same_step(client):
     client.post(reverse("accounts:logout"))
     _password_step(client, user)
     response = _second_step(client, code)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "_auth_user_id" not in client.session
 
 
@@ -93,7 +93,7 @@ def test_an_older_step_than_the_last_used_one_is_refused(client):
     user, totp, _ = _enrolled_user()
     TOTPDevice.objects.filter(user=user).update(last_used_step=totp.timecode(timezone.now()) + 1)
     _password_step(client, user)
-    assert _second_step(client, totp.now()).status_code == 200
+    assert _second_step(client, totp.now()).status_code == 400
 
 
 def test_a_recovery_code_works_once(client):
@@ -104,7 +104,7 @@ def test_a_recovery_code_works_once(client):
     assert RecoveryCode.objects.filter(user=user, used_at__isnull=True).count() == 9
     client.post(reverse("accounts:logout"))
     _password_step(client, user)
-    assert _second_step(client, codes[0]).status_code == 200
+    assert _second_step(client, codes[0]).status_code == 400
     assert "_auth_user_id" not in client.session
 
 
@@ -127,7 +127,7 @@ def test_an_expired_emailed_code_is_refused(client, mailoutbox, django_capture_o
         client.post(reverse("accounts:login_email_code"))
     code = re.search(r"\b(\d{6})\b", mailoutbox[0].body).group(1)
     EmailCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert _second_step(client, code).status_code == 200
+    assert _second_step(client, code).status_code == 400
     assert "_auth_user_id" not in client.session
 
 
@@ -140,7 +140,7 @@ def test_an_emailed_code_is_burnt_after_five_wrong_guesses(client, mailoutbox, d
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for _ in range(5):
         _second_step(client, wrong)
-    assert _second_step(client, code).status_code == 200
+    assert _second_step(client, code).status_code == 400
     assert "_auth_user_id" not in client.session
 
 
@@ -239,7 +239,7 @@ def test_regenerating_recovery_codes_needs_the_password_and_replaces_the_old_one
     assert AuditLog.objects.filter(action="user.recovery_codes_regenerated", actor=user).exists()
     client.logout()
     _password_step(client, user)
-    assert _second_step(client, old_codes[1]).status_code == 200
+    assert _second_step(client, old_codes[1]).status_code == 400
     assert _second_step(client, new_codes[1]).status_code == 302
 
 

@@ -138,7 +138,7 @@ def test_a_us_account_needs_a_valid_routing_number(client, partners):
     client.force_login(partners.owner)
     url = "/marketplace/partner/payouts/settings/"
     response = client.post(url, {"account_holder": "Ledgerly", "account_number": US_ACCOUNT, "routing_number": "123"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'id="id_routing_number_error"' in response.content.decode()
     response = client.post(url, {"account_holder": "Ledgerly", "account_number": US_ACCOUNT, "routing_number": ROUTING})
     assert response.status_code == 302
@@ -158,7 +158,7 @@ def test_a_bad_iban_is_an_error_next_to_the_field_and_is_not_echoed_back(client,
         "/marketplace/partner/payouts/settings/", {"account_holder": "Ledgerly", "account_number": bad}
     )
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'id="id_account_number_error"' in body and "mod-97" in body
     assert bad not in body
     assert not PartnerAccount.objects.filter(organization=partners.org).exclude(payout_details_encrypted="").exists()

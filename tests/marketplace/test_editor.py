@@ -111,7 +111,7 @@ def test_a_partner_uploads_a_logo_and_a_screenshot_and_sees_them_on_the_status_p
 def test_a_wrong_type_is_refused_next_to_the_field_and_nothing_is_saved(partners, draft, client, data, name, expected):
     client.force_login(partners.owner)
     response = upload(client, draft, "screenshot", data, name=name)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert expected in field_error(response.content.decode(), "id_screenshot-file")
     assert not draft.images.exists()
     assert not AuditLog.objects.filter(action="integration.image_added").exists()

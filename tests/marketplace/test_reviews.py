@@ -269,7 +269,7 @@ def test_the_page_puts_a_bad_rating_error_next_to_the_field(partners, client, ra
     response = client.post(
         reverse("marketplace:review_write", args=[integration.slug]), {"rating": rating, "body": "Fine"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'id="id_rating_error"' in response.content.decode()
     assert "Give a rating from 1 to 5 stars." in response.content.decode()
     assert not Review.objects.exists()
@@ -302,7 +302,7 @@ def test_the_partner_replies_through_the_page_and_a_rival_gets_404(partners, cli
     client.force_login(partners.owner)
     detail = client.get(reverse("marketplace:detail", args=[integration.slug])).content.decode()
     assert url in detail
-    assert client.post(url, {"body": ""}).status_code == 200
+    assert client.post(url, {"body": ""}).status_code == 400
     response = client.post(url, {"body": "Thanks for the feedback."})
     assert response.status_code == 302
     review.refresh_from_db()
@@ -324,7 +324,7 @@ def test_staff_hide_through_the_page_and_others_are_refused(partners, client):
     assert review.hidden_at is None
     client.force_login(partners.staff)
     response = client.post(url, {"reason": ""})
-    assert response.status_code == 200 and 'id="id_reason_error"' in response.content.decode()
+    assert response.status_code == 400 and 'id="id_reason_error"' in response.content.decode()
     assert client.post(url, {"reason": "Spam"}).status_code == 302
     review.refresh_from_db()
     assert review.hidden_reason == "Spam"

@@ -112,7 +112,7 @@ def test_a_ticket_without_subject_or_body_shows_errors_next_to_the_fields(world,
     response = login(world.teammate).post(
         reverse("support:ticket_create"), {"subject": "", "category": "api", "priority": "2", "body": ""}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = response.content.decode()
     assert 'id="id_subject_error"' in page and 'id="id_body_error"' in page
     assert SupportTicket.objects.count() == 0
@@ -260,7 +260,7 @@ def test_bad_attachments_are_rejected_next_to_the_field_and_nothing_is_saved(
             "attachments": [upload(n, d) for n, d in files],
         },
     )
-    assert response.status_code == 200 and 'id="id_attachments_error"' in response.content.decode()
+    assert response.status_code == 400 and 'id="id_attachments_error"' in response.content.decode()
     assert SupportTicket.objects.count() == 1
 
 
