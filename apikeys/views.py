@@ -50,7 +50,7 @@ from apikeys.models import ApiKey, KeyTemplate, OAuthApplication
 from portal.lib.geo import country_of
 from portal.lib.keys import PREFIXES
 from portal.pages import apply_service_errors as _apply_errors
-from portal.pages import form_status
+from portal.pages import flash_service_errors, form_status
 from portal.problems import ProblemException
 
 PAGE_SIZE = 25
@@ -240,8 +240,7 @@ def key_bulk(request):
             )
             messages.success(request, f"Scopes replaced on {changed} key{'s' if changed != 1 else ''}.")
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, f"Nothing changed: {message}")
+        flash_service_errors(request, error, prefix="Nothing changed: ")
     except ProblemException as problem:
         messages.error(request, f"Nothing changed: {problem.detail}")
     return redirect(back)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 
 
@@ -17,6 +18,13 @@ def apply_service_errors(form, error: ValidationError, aliases: dict[str, str] |
         name = aliases.get(field, field)
         for message in field_messages:
             form.add_error(name if name in form.fields else None, message)
+
+
+def flash_service_errors(request, error: ValidationError, prefix: str = "") -> None:
+    """For an action without a page of its own (it redirects back): each of a service's
+    messages as an error message on the next page."""
+    for message in error.messages:
+        messages.error(request, f"{prefix}{message}")
 
 
 def form_status(*forms) -> int:

@@ -26,17 +26,12 @@ from portal.forms import (
 )
 from portal.models import SupportTicket
 from portal.pages import apply_service_errors as _apply_errors
-from portal.pages import form_status
+from portal.pages import flash_service_errors, form_status
 
 PAGE_SIZE = 25
 
 
 _staff_required = staff_required("Only staff work the ticket queue.")
-
-
-def _flash_error(request, error: ValidationError) -> None:
-    for message in error.messages:
-        messages.error(request, message)
 
 
 def _ticket(request, public_id: str) -> SupportTicket:
@@ -148,7 +143,7 @@ def ticket_resolve(request, public_id: str):
     try:
         services.ticket_resolve(ticket=ticket, actor=request.user, meta=RequestMeta.from_request(request))
     except ValidationError as exc:
-        _flash_error(request, exc)
+        flash_service_errors(request, exc)
     else:
         messages.success(request, "Marked resolved. You can reopen it if the problem comes back.")
     return redirect("support:ticket_detail", ticket.public_id)
@@ -161,7 +156,7 @@ def ticket_reopen(request, public_id: str):
     try:
         services.ticket_reopen(ticket=ticket, actor=request.user, meta=RequestMeta.from_request(request))
     except ValidationError as exc:
-        _flash_error(request, exc)
+        flash_service_errors(request, exc)
     else:
         messages.success(request, "Ticket reopened.")
     return redirect("support:ticket_detail", ticket.public_id)
@@ -286,7 +281,7 @@ def staff_assign(request, public_id: str):
     try:
         services.ticket_assign(ticket=ticket, assignee=assignee, actor=request.user, meta=meta)
     except ValidationError as exc:
-        _flash_error(request, exc)
+        flash_service_errors(request, exc)
     else:
         messages.success(request, f"Assigned to {assignee.get_full_name()}." if assignee else "Unassigned.")
     return redirect("support:staff_ticket", ticket.public_id)
@@ -311,7 +306,7 @@ def staff_update(request, public_id: str):
             meta=RequestMeta.from_request(request),
         )
     except ValidationError as exc:
-        _flash_error(request, exc)
+        flash_service_errors(request, exc)
     else:
         messages.success(request, "Ticket updated.")
     return redirect("support:staff_ticket", ticket.public_id)

@@ -39,18 +39,13 @@ from accounts.middleware import SESSION_ORG_KEY
 from accounts.models import Invitation, Membership, Organization, RoleName
 from accounts.permissions import BUILTIN_ROLE_PERMISSIONS
 from accounts.services import RequestMeta
-from portal.pages import apply_service_errors, form_status
+from portal.pages import apply_service_errors, flash_service_errors, form_status
 
 AUDIT_PAGE_SIZE = 50
 
 
 def _meta(request) -> RequestMeta:
     return RequestMeta.from_request(request)
-
-
-def _flash_error(request, error: ValidationError) -> None:
-    for message in error.messages:
-        messages.error(request, message)
 
 
 def _membership(request) -> Membership:
@@ -237,7 +232,7 @@ def member_remove(request, public_id: str):
     try:
         services.member_remove(membership=member, actor=actor, meta=_meta(request))
     except ValidationError as error:
-        _flash_error(request, error)
+        flash_service_errors(request, error)
     else:
         messages.success(request, f"{member.user.email} was removed from {actor.organization.name}.")
     return redirect("accounts:members")
@@ -251,7 +246,7 @@ def organization_leave(request):
     try:
         services.member_leave(membership=membership, meta=_meta(request))
     except ValidationError as error:
-        _flash_error(request, error)
+        flash_service_errors(request, error)
         return redirect("accounts:members" if membership.has_perm("members:read") else "portal:dashboard")
     request.session.pop(SESSION_ORG_KEY, None)
     messages.success(request, f"You left {name}.")
@@ -293,7 +288,7 @@ def invitation_revoke(request, public_id: str):
     try:
         services.invitation_revoke(invitation=invitation, actor=actor, meta=_meta(request))
     except ValidationError as error:
-        _flash_error(request, error)
+        flash_service_errors(request, error)
     else:
         messages.success(request, f"The invitation for {invitation.email} was withdrawn.")
     return redirect("accounts:members")
@@ -433,7 +428,7 @@ def role_delete(request, public_id: str):
     try:
         services.role_delete(role=role, actor=actor, meta=_meta(request))
     except ValidationError as error:
-        _flash_error(request, error)
+        flash_service_errors(request, error)
     else:
         messages.success(request, f"Role “{role.name}” deleted.")
     return redirect("accounts:roles")

@@ -31,7 +31,7 @@ from marketplace.models import Integration, IntegrationImage
 from marketplace.selectors.media import integration_image_get_for_actor, integration_logo, integration_screenshots
 from marketplace.services import media as media_services
 from portal.pages import apply_service_errors as _apply_errors
-from portal.pages import form_status
+from portal.pages import flash_service_errors, form_status
 
 _staff_required = staff_required("Only staff review integrations.")
 
@@ -255,8 +255,7 @@ def integration_image_remove(request, public_id: str, image_id: str):
     try:
         media_services.integration_image_remove(image=image, actor=membership, meta=RequestMeta.from_request(request))
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_errors(request, error)
     else:
         what = "Logo" if image.kind == IntegrationImage.Kind.LOGO else "Screenshot"
         messages.success(request, f"{what} removed.")
@@ -282,8 +281,7 @@ def integration_image_move(request, public_id: str, image_id: str):
                     integration=integration, actor=membership, order=order, meta=RequestMeta.from_request(request)
                 )
             except ValidationError as error:
-                for message in error.messages:
-                    messages.error(request, message)
+                flash_service_errors(request, error)
     return redirect(_images_url(integration))
 
 
@@ -311,8 +309,7 @@ def integration_submit(request, public_id: str):
     try:
         services.integration_submit(integration=integration, actor=membership, meta=RequestMeta.from_request(request))
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_errors(request, error)
     else:
         messages.success(request, "Submitted for review. We'll e-mail your owners and admins with the decision.")
     return redirect("marketplace:status", integration.public_id)
@@ -328,8 +325,7 @@ def integration_unpublish(request, public_id: str):
             integration=integration, actor=membership, meta=RequestMeta.from_request(request)
         )
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_errors(request, error)
     else:
         messages.success(request, "Unpublished. The listing is hidden from the marketplace.")
     return redirect("marketplace:status", integration.public_id)
