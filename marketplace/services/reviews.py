@@ -90,6 +90,14 @@ def _lock_integration(integration: Integration) -> Integration:
     return Integration.objects.select_for_update(of=("self",)).select_related("organization").get(pk=integration.pk)
 
 
+def _lock_review(review: Review) -> tuple[Integration, Review]:
+    """Lock the review's integration, then the review (always in that order, as every writer of
+    ratings does), and return both fresh."""
+    integration = _lock_integration(review.integration)
+    review = Review.objects.select_for_update(of=("self",)).select_related("organization").get(pk=review.pk)
+    return integration, review
+
+
 def _ratings_recompute(integration: Integration) -> None:
     """Set the integration's rating figures from its visible reviews; call under its row lock."""
     totals = Review.objects.filter(integration=integration, hidden_at__isnull=True).aggregate(
@@ -197,8 +205,7 @@ def review_update(
     if review.organization_id != actor.organization_id:
         raise PermissionDenied("Only the organisation that wrote a review edits it.")
     with transaction.atomic():
-        integration = _lock_integration(review.integration)
-        review = Review.objects.select_for_update().get(pk=review.pk)
+        integration, review = _lock_review(review)
         rating, title, body = _clean_review(
             rating=review.rating if rating is None else rating,
             title=review.title if title is None else title,
@@ -284,8 +291,7 @@ def review_hide(*, review: Review, actor: User, reason: str, meta: RequestMeta =
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        integration = _lock_integration(review.integration)
-        review = Review.objects.select_for_update(of=("self",)).select_related("organization").get(pk=review.pk)
+        integration, review = _lock_review(review)
         if review.is_hidden:
             raise ValidationError("This review is already hidden.")
         review.hidden_at = timezone.now()
@@ -312,8 +318,7 @@ def review_unhide(*, review: Review, actor: User, reason: str, meta: RequestMeta
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        integration = _lock_integration(review.integration)
-        review = Review.objects.select_for_update(of=("self",)).select_related("organization").get(pk=review.pk)
+        integration, review = _lock_review(review)
         if not review.is_hidden:
             raise ValidationError("This review is not hidden.")
         previous = review.hidden_reason
